@@ -1,0 +1,5 @@
+"""Lets `python -m edge` run the owner CLI."""
+
+from edge.cli import main
+
+raise SystemExit(main())
