@@ -1,0 +1,56 @@
+"""`doorbell config check|schema|example`: validate a config, print its schema or an example."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edge.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from edge.config.example import render_example
+from edge.config.models import Config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `config` command group."""
+    parser = sub.add_parser("config", help="check a config file, print its schema or an example")
+    actions = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+
+    check = actions.add_parser("check", help="validate a config file and report every problem")
+    check.add_argument("file", nargs="?", default=str(DEFAULT_CONFIG_PATH))
+    check.set_defaults(func=_check)
+
+    schema = actions.add_parser("schema", help="print the JSON Schema of the config")
+    schema.set_defaults(func=_schema)
+
+    example = actions.add_parser("example", help="print a commented example config")
+    example.set_defaults(func=_example)
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file)
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    if not config.owner.recipients:
+        print(
+            f"{args.file}: owner.recipients is empty: clips could not be encrypted to anyone "
+            "(run `doorbell keygen` and paste the age1... recipient)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{args.file}: ok")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(Config.model_json_schema(), indent=2))
+    return 0
+
+
+def _example(args: argparse.Namespace) -> int:
+    sys.stdout.write(render_example())
+    return 0
