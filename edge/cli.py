@@ -12,7 +12,11 @@ from edge import __version__
 from edge.commands import CommandError
 
 # Command groups, in the order `doorbell --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("edge.commands.config_cmd",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "edge.commands.config_cmd",
+    "edge.commands.keys_cmd",
+    "edge.commands.decrypt_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

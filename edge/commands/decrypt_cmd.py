@@ -1,0 +1,132 @@
+"""`doorbell decrypt`: open one age file with the owner key, like `age -d`.
+
+Failures are reported as one line naming what is wrong (wrong key, corrupted header,
+corrupted payload, truncated, not an age file). With `-o` the plaintext goes to a
+hidden sibling file that is renamed into place only after the whole file authenticated,
+so a failed decryption leaves no output file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import BinaryIO
+
+from edge.commands import CommandError
+from edge.commands.keys_cmd import read_passphrase_file
+from edge.owner_key import OwnerKeyError, load_identities
+from edge.vault import (
+    ArmorError,
+    HeaderError,
+    HeaderMACError,
+    NoIdentityMatchError,
+    NotAgeFileError,
+    PayloadError,
+    TruncatedError,
+    VaultError,
+    X25519Identity,
+    open_reader,
+)
+from edge.vault.stream import CHUNK_SIZE
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `decrypt` command."""
+    parser = sub.add_parser(
+        "decrypt",
+        help="decrypt an age file (a clip segment) with the owner key",
+        description="Decrypt an age file, like `age -d`. Writes to stdout unless -o is given.",
+    )
+    parser.add_argument("file", type=Path, help="age file to decrypt (- for stdin)")
+    parser.add_argument(
+        "-i",
+        "--identity",
+        required=True,
+        type=Path,
+        help="owner key file or any age identity file",
+    )
+    parser.add_argument("-o", "--output", type=Path, help="write the plaintext here")
+    parser.add_argument(
+        "--passphrase-file",
+        type=Path,
+        metavar="F",
+        help="passphrase of an encrypted identity file, first line of F",
+    )
+    parser.set_defaults(func=_decrypt)
+
+
+def describe_failure(error: VaultError, name: str) -> str:
+    """One line that says which kind of failure this is."""
+    if isinstance(error, NoIdentityMatchError):
+        kinds = ", ".join(dict.fromkeys(error.stanza_types))
+        return f"wrong key: no identity given can open {name} (it is encrypted to: {kinds})"
+    if isinstance(error, NotAgeFileError):
+        return f"not an age file: {name}: {error}"
+    if isinstance(error, HeaderMACError):
+        return f"corrupted header: {name}: the header MAC does not match (modified or damaged)"
+    if isinstance(error, HeaderError):
+        return f"corrupted header: {name}: {error}"
+    if isinstance(error, ArmorError):
+        return f"corrupted armor: {name}: {error}"
+    if isinstance(error, TruncatedError):
+        return f"truncated: {name}: {error}"
+    if isinstance(error, PayloadError):
+        return f"corrupted payload: {name}: {error}"
+    return f"cannot decrypt {name}: {error}"
+
+
+def _load_identities(args: argparse.Namespace) -> list[X25519Identity]:
+    passphrase = read_passphrase_file(args.passphrase_file) if args.passphrase_file else None
+    try:
+        return load_identities(args.identity, passphrase)
+    except OwnerKeyError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot read identity file {args.identity}: {exc.strerror}") from None
+
+
+def _copy_plaintext(identities: list[X25519Identity], source: BinaryIO, sink: BinaryIO) -> None:
+    reader = open_reader(identities, source)
+    buffer = memoryview(bytearray(CHUNK_SIZE))
+    while count := reader.readinto(buffer):
+        sink.write(buffer[:count])
+
+
+def _decrypt_to_file(identities: list[X25519Identity], source: BinaryIO, output: Path) -> None:
+    temporary = output.with_name(f".{output.name}.{secrets.token_hex(8)}.partial")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise CommandError(f"cannot write {output}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            _copy_plaintext(identities, source, sink)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(temporary, output)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _decrypt(args: argparse.Namespace) -> int:
+    identities = _load_identities(args)
+    name = str(args.file)
+    try:
+        with nullcontext(sys.stdin.buffer) if name == "-" else args.file.open("rb") as source:
+            if args.output is None:
+                sink = sys.stdout.buffer
+                _copy_plaintext(identities, source, sink)
+                sink.flush()
+            else:
+                _decrypt_to_file(identities, source, args.output)
+    except VaultError as exc:
+        raise CommandError(describe_failure(exc, name)) from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise CommandError(f"cannot decrypt {name}: {exc.strerror or exc}{where}") from None
+    return 0

@@ -1,0 +1,76 @@
+"""`doorbell keygen`: make the owner key file and print what goes into the device config.
+
+The device only ever gets the public halves (the `age1…` recipient and the `ed25519:…`
+signing key); the file itself stays with the owner.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edge.commands import CommandError
+from edge.owner_key import OwnerKey
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `keygen` command."""
+    parser = sub.add_parser(
+        "keygen",
+        help="create the owner key file (age identity + Ed25519 signing key)",
+        description="Create the owner key file and print the public keys for the device config.",
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="key file to create (never overwritten)"
+    )
+    protection = parser.add_mutually_exclusive_group(required=True)
+    protection.add_argument(
+        "--passphrase-file",
+        type=Path,
+        metavar="F",
+        help="encrypt the key file with the passphrase in F (first line)",
+    )
+    protection.add_argument(
+        "--no-passphrase", action="store_true", help="store the key file unencrypted"
+    )
+    parser.set_defaults(func=_keygen)
+
+
+def read_passphrase_file(path: Path) -> bytes:
+    """The passphrase stored in `path`, without its line end; CommandError if unusable."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+    passphrase = data.removesuffix(b"\n").removesuffix(b"\r")
+    if not passphrase:
+        raise CommandError(f"passphrase file {path} is empty")
+    if b"\n" in passphrase:
+        raise CommandError(f"passphrase file {path} must hold a single line")
+    return passphrase
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    if out.exists():
+        raise CommandError(f"{out} already exists; refusing to overwrite a key file")
+    passphrase = None if args.no_passphrase else read_passphrase_file(args.passphrase_file)
+    key = OwnerKey.generate()
+    try:
+        key.save(out, passphrase)
+    except FileExistsError:
+        raise CommandError(f"{out} already exists; refusing to overwrite a key file") from None
+    except OSError as exc:
+        raise CommandError(f"cannot write {out}: {exc.strerror}") from None
+    protection = "passphrase-protected" if passphrase is not None else "UNENCRYPTED"
+    print(f"Wrote owner key to {out} (mode 0600, {protection}). Keep it off the device.")
+    print(f"recipient:    {key.recipient}")
+    print(f"signing key:  {key.signing_public}")
+    print(
+        "Paste the recipient into owner.recipients and the signing key into "
+        "owner.signing_keys of the device config:"
+    )
+    print("  [owner]")
+    print(f'  recipients = ["{key.recipient}"]')
+    print(f'  signing_keys = ["{key.signing_public}"]')
+    return 0

@@ -1,0 +1,224 @@
+"""`doorbell keygen` and `doorbell decrypt` as the owner runs them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.owner_key import OwnerKey
+from edge.vault import X25519Identity, encrypt_bytes, parse_recipient
+from edge.vault.stream import CHUNK_SIZE
+
+PASSPHRASE = b"correct horse battery staple"
+DATA = os.urandom(2 * CHUNK_SIZE + 123)
+
+
+@pytest.fixture(scope="module")
+def owner() -> OwnerKey:
+    return OwnerKey.generate()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, owner: OwnerKey) -> Path:
+    """A folder with the owner key (plain and encrypted), its passphrase and a clip."""
+    owner.save(tmp_path / "owner.key", None)
+    owner.save(tmp_path / "owner.key.age", PASSPHRASE, work_factor=10)
+    (tmp_path / "pass.txt").write_bytes(PASSPHRASE + b"\n")
+    (tmp_path / "clip.age").write_bytes(encrypt_bytes([parse_recipient(owner.recipient)], DATA))
+    return tmp_path
+
+
+def error_line(capture: pytest.CaptureFixture) -> str:
+    """The single line the command printed on stderr."""
+    err = capture.readouterr().err
+    if isinstance(err, bytes):
+        err = err.decode()
+    assert err.count("\n") == 1, err
+    return err.strip()
+
+
+def test_keygen_without_passphrase_prints_where_to_paste(tmp_path: Path, capsys) -> None:
+    out_file = tmp_path / "owner.key"
+    assert main(["keygen", "--out", str(out_file), "--no-passphrase"]) == 0
+    printed = capsys.readouterr().out
+    key = OwnerKey.load(out_file, None)
+    assert key.recipient in printed
+    assert key.signing_public in printed
+    assert "owner.recipients" in printed
+    assert "owner.signing_keys" in printed
+    assert stat.S_IMODE(out_file.stat().st_mode) == 0o600
+
+
+def test_keygen_with_passphrase_file_writes_an_encrypted_key(tmp_path: Path, capsys) -> None:
+    (tmp_path / "pass.txt").write_bytes(PASSPHRASE + b"\n")
+    out_file = tmp_path / "owner.key.age"
+    assert (
+        main(["keygen", "--out", str(out_file), "--passphrase-file", str(tmp_path / "pass.txt")])
+        == 0
+    )
+    assert out_file.read_bytes().startswith(b"-----BEGIN AGE ENCRYPTED FILE-----")
+    assert OwnerKey.load(out_file, PASSPHRASE).recipient in capsys.readouterr().out
+
+
+def test_keygen_refuses_to_overwrite(workdir: Path, capsys) -> None:
+    before = (workdir / "owner.key").read_bytes()
+    assert main(["keygen", "--out", str(workdir / "owner.key"), "--no-passphrase"]) == 1
+    assert "already exists" in error_line(capsys)
+    assert (workdir / "owner.key").read_bytes() == before
+
+
+def test_keygen_needs_an_explicit_protection_choice(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["keygen", "--out", str(tmp_path / "k")])
+    assert caught.value.code == 2
+    assert not (tmp_path / "k").exists()
+
+
+def test_keygen_refuses_an_empty_passphrase(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").write_bytes(b"\n")
+    args = ["keygen", "--out", str(tmp_path / "k"), "--passphrase-file", str(tmp_path / "empty")]
+    assert main(args) == 1
+    assert "empty" in error_line(capsys)
+    assert not (tmp_path / "k").exists()
+
+
+@pytest.mark.parametrize("identity", ["owner.key", "owner.key.age"])
+def test_decrypt_to_stdout(workdir: Path, identity: str, capsysbinary) -> None:
+    args = ["decrypt", str(workdir / "clip.age"), "-i", str(workdir / identity)]
+    args += ["--passphrase-file", str(workdir / "pass.txt")]
+    assert main(args) == 0
+    assert capsysbinary.readouterr().out == DATA
+
+
+def test_decrypt_to_file_replaces_it_only_when_complete(workdir: Path) -> None:
+    out_file = workdir / "clip.mp4"
+    out_file.write_bytes(b"old")
+    args = ["decrypt", str(workdir / "clip.age"), "-i", str(workdir / "owner.key")]
+    assert main([*args, "-o", str(out_file)]) == 0
+    assert out_file.read_bytes() == DATA
+
+
+def test_decrypt_accepts_a_plain_age_identity_file(workdir: Path, capsysbinary) -> None:
+    identity = X25519Identity.generate()
+    (workdir / "age.txt").write_text(f"# from age-keygen\n{identity}\n")
+    (workdir / "other.age").write_bytes(encrypt_bytes([identity.recipient], b"hi"))
+    assert main(["decrypt", str(workdir / "other.age"), "-i", str(workdir / "age.txt")]) == 0
+    assert capsysbinary.readouterr().out == b"hi"
+
+
+def _flip(data: bytes, position: int) -> bytes:
+    out = bytearray(data)
+    out[position] ^= 0x01
+    return bytes(out)
+
+
+def _header_end(data: bytes) -> int:
+    return data.index(b"\n---") + len(b"\n--- ") + 43 + 1
+
+
+DAMAGE = {
+    "wrong key": lambda d: encrypt_bytes([X25519Identity.generate().recipient], DATA),
+    "corrupted header": lambda d: _flip(d, _header_end(d) - 5),
+    "corrupted payload": lambda d: _flip(d, len(d) - 100),
+    "truncated": lambda d: d[: _header_end(d) + 16 + CHUNK_SIZE + 16],
+    "not an age file": lambda d: b"\x00\x00\x00\x18ftypisom" + os.urandom(1000),
+}
+
+
+@pytest.mark.parametrize("reason", DAMAGE)
+@pytest.mark.parametrize("to_file", [False, True])
+def test_failures_name_the_reason_and_leave_no_output(
+    workdir: Path, reason: str, to_file: bool, capsysbinary
+) -> None:
+    damaged = workdir / "damaged.age"
+    damaged.write_bytes(DAMAGE[reason]((workdir / "clip.age").read_bytes()))
+    before = sorted(os.listdir(workdir))
+    args = ["decrypt", str(damaged), "-i", str(workdir / "owner.key")]
+    if to_file:
+        args += ["-o", str(workdir / "clip.mp4")]
+    assert main(args) == 1
+    assert error_line(capsysbinary).startswith(f"doorbell: error: {reason}:")
+    assert sorted(os.listdir(workdir)) == before
+
+
+def test_failure_keeps_an_existing_output_file(workdir: Path) -> None:
+    damaged = workdir / "damaged.age"
+    damaged.write_bytes(_flip((workdir / "clip.age").read_bytes(), -1))
+    (workdir / "clip.mp4").write_bytes(b"old")
+    args = [
+        "decrypt",
+        str(damaged),
+        "-i",
+        str(workdir / "owner.key"),
+        "-o",
+        str(workdir / "clip.mp4"),
+    ]
+    assert main(args) == 1
+    assert (workdir / "clip.mp4").read_bytes() == b"old"
+
+
+def test_encrypted_identity_without_passphrase_file(workdir: Path, capsys) -> None:
+    args = ["decrypt", str(workdir / "clip.age"), "-i", str(workdir / "owner.key.age")]
+    assert main(args) == 1
+    assert "passphrase" in error_line(capsys)
+
+
+def test_encrypted_identity_with_wrong_passphrase(workdir: Path, capsys) -> None:
+    (workdir / "wrong.txt").write_text("guess\n")
+    args = ["decrypt", str(workdir / "clip.age"), "-i", str(workdir / "owner.key.age")]
+    assert main([*args, "--passphrase-file", str(workdir / "wrong.txt")]) == 1
+    assert "wrong passphrase" in error_line(capsys)
+
+
+def test_missing_input_file(workdir: Path, capsys) -> None:
+    args = ["decrypt", str(workdir / "nope.age"), "-i", str(workdir / "owner.key")]
+    assert main(args) == 1
+    assert "nope.age" in error_line(capsys)
+
+
+@pytest.mark.skipif(shutil.which("doorbell") is None, reason="the doorbell script is not installed")
+def test_installed_script_makes_a_key_and_decrypts(tmp_path: Path) -> None:
+    key_file = tmp_path / "owner.key"
+    made = subprocess.run(
+        ["doorbell", "keygen", "--out", str(key_file), "--no-passphrase"],
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    recipient = next(
+        line.split()[-1] for line in made.stdout.splitlines() if line.startswith("recipient:")
+    )
+    clip = tmp_path / "clip.age"
+    clip.write_bytes(encrypt_bytes([parse_recipient(recipient)], DATA))
+    out = tmp_path / "clip.mp4"
+    done = subprocess.run(
+        ["doorbell", "decrypt", str(clip), "-i", str(key_file), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == DATA
+    piped = subprocess.run(
+        ["doorbell", "decrypt", "-", "-i", str(key_file)],
+        input=clip.read_bytes(),
+        capture_output=True,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == DATA
+
+    clip.write_bytes(clip.read_bytes()[:-1])
+    failed = subprocess.run(
+        ["doorbell", "decrypt", str(clip), "-i", str(key_file)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("doorbell: error: corrupted payload:")
+    assert failed.stderr.count("\n") == 1
