@@ -14,8 +14,16 @@ from edge.commands import CommandError
 # Command groups, in the order `doorbell --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands.config_cmd",
+    "edge.commands.run_cmd",
+    "edge.commands.export_cmd",
+    "edge.commands.demo_cmd",
+    "edge.commands.clips_cmd",
     "edge.commands.keys_cmd",
     "edge.commands.decrypt_cmd",
+    "edge.commands.share_cmd",
+    "edge.commands.requests_cmd",
+    "edge.commands.audit_cmd",
+    "edge.commands.watch_cmd",
 )
 
 

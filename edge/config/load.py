@@ -77,4 +77,6 @@ def _describe(err: Any) -> str:
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing":
         return f"{key}: required"
+    if isinstance(err["input"], dict):
+        return f"{key}: {message}"
     return f"{key} = {err['input']!r}: {message}"

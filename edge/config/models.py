@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Point = Annotated[
     tuple[
@@ -108,6 +108,67 @@ class MotionConfig(Section):
         le=30,
         description="Consecutive frames with motion before motion counts as started.",
     )
+    frame_height: int = Field(
+        default=180,
+        ge=45,
+        le=480,
+        description=(
+            "Height in pixels of the small grayscale copy motion works on; the width "
+            "follows the frame's aspect ratio."
+        ),
+    )
+    threshold: int = Field(
+        default=15,
+        ge=1,
+        le=255,
+        description="Brightness difference (0-255) from the background that marks a change.",
+    )
+    min_area: float = Field(
+        default=0.0003,
+        ge=0.0,
+        le=0.5,
+        description="Smallest moving blob that counts, as a fraction of the frame area.",
+    )
+    min_inside: float = Field(
+        default=0.45,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Share of a moving blob's height that must lie inside the zones for it to "
+            "count, so that passers-by whose legs reach into the zone's far edge do not."
+        ),
+    )
+    background_seconds: float = Field(
+        default=1.0,
+        ge=0.1,
+        le=60.0,
+        description="Time constant of the running-average background, in seconds.",
+    )
+    global_fraction: float = Field(
+        default=0.1,
+        ge=0.05,
+        le=1.0,
+        description=(
+            "When lighting (a light switched, the IR day/night switch, an exposure jump) "
+            "changes more than this fraction of the frame at once, the background is "
+            "re-learnt fast. Lighting never counts as motion either way."
+        ),
+    )
+    relearn_seconds: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=10.0,
+        description=(
+            "Seconds of fast background re-learning after a whole-frame change (light "
+            "switched, IR switch, exposure jump)."
+        ),
+    )
+    warmup_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=2.0,
+        description="Seconds of fast background learning after start before motion is reported.",
+    )
 
 
 class PrivacyConfig(Section):
@@ -141,6 +202,75 @@ class FacesConfig(Section):
             "'drop' it. Either way it is never stored as it is."
         ),
     )
+    min_face_px: int = Field(
+        default=48,
+        ge=16,
+        le=400,
+        description=(
+            "Smallest face height (px of the recorded frame) the periodic scan must find "
+            "outside public areas. Halving it costs about four times the CPU; faces in "
+            "public areas are covered by the public-area mask whatever their size."
+        ),
+    )
+    scan_every: int = Field(
+        default=2,
+        ge=1,
+        le=15,
+        description=(
+            "Scan the parts of the non-public area that changed for new faces every N "
+            "frames. Tracked faces are looked for every frame, and the top of moving "
+            "shapes is covered until a face is found there."
+        ),
+    )
+    full_scan_every: int = Field(
+        default=16,
+        ge=1,
+        le=300,
+        description=(
+            "Scan all of the non-public area every N frames (rounded to a scan frame), "
+            "changed or not: finds faces that were there before the camera started."
+        ),
+    )
+    threshold: float = Field(
+        default=0.2,
+        ge=0.05,
+        le=0.95,
+        description="Detector score from which a new face is tracked (lower finds more).",
+    )
+    track_threshold: float = Field(
+        default=0.1,
+        ge=0.02,
+        le=0.95,
+        description="Detector score that keeps an already tracked face (near where expected).",
+    )
+    keep_seconds: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=10.0,
+        description="Keep obscuring a face this long after its last detection.",
+    )
+    margin: float = Field(
+        default=0.3,
+        ge=0.0,
+        le=2.0,
+        description="Grow each face box by this share of its size on every side.",
+    )
+    cover_moving_heads: bool = Field(
+        default=True,
+        description=(
+            "Also obscure the top of every moving shape in which no face was detected in "
+            "that frame: people too motion-blurred for the detector, or just come into view."
+        ),
+    )
+    budget_ms: float = Field(
+        default=250.0,
+        ge=5.0,
+        le=5000.0,
+        description=(
+            "Time allowed for face detection per frame; a frame whose detection takes "
+            "longer is handled like a failure (see on_failure)."
+        ),
+    )
 
 
 class RecordingConfig(Section):
@@ -165,6 +295,20 @@ class RecordingConfig(Section):
     crf: int = Field(
         default=23, ge=0, le=51, description="H.264 quality for libx264 (lower is better)."
     )
+
+    @model_validator(mode="after")
+    def _lengths_fit(self) -> RecordingConfig:
+        if self.max_seconds <= self.pre_seconds:
+            raise ValueError(
+                f"max_seconds ({self.max_seconds}) must be longer than pre_seconds "
+                f"({self.pre_seconds})"
+            )
+        if self.max_seconds < self.min_seconds:
+            raise ValueError(
+                f"max_seconds ({self.max_seconds}) must be at least min_seconds "
+                f"({self.min_seconds})"
+            )
+        return self
 
 
 class StorageConfig(Section):
@@ -223,13 +367,97 @@ class OwnerConfig(Section):
 
 
 class MqttConfig(Section):
-    """Metadata-only publishing to the home server's broker."""
+    """Metadata-only publishing to the home server's broker (never images, by design)."""
 
     enabled: bool = Field(default=False, description="Publish metadata over MQTT (fixed key).")
     host: str = Field(
         default="localhost", min_length=1, description="Broker host name or address (fixed key)."
     )
     port: int = Field(default=1883, ge=1, le=65535, description="Broker port (fixed key).")
+    username: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="User name for the broker; none for an anonymous connection.",
+        json_schema_extra={"example": "doorbell"},
+    )
+    password_file: Path | None = Field(
+        default=None,
+        description="File whose first line is the broker password (keep it mode 0600).",
+        json_schema_extra={"example": "/etc/doorbell/mqtt-password"},
+    )
+    tls: bool = Field(
+        default=False,
+        description="Connect with TLS (the broker's TLS port).",
+        json_schema_extra={"example": True},
+    )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) that signed the broker's certificate; none = system CAs.",
+        json_schema_extra={"example": "/etc/doorbell/mqtt-ca.crt"},
+    )
+    tls_certfile: Path | None = Field(
+        default=None, description="Client certificate for brokers that require one."
+    )
+    tls_keyfile: Path | None = Field(
+        default=None, description="Private key of the client certificate."
+    )
+    tls_insecure: bool = Field(
+        default=False,
+        description=(
+            "Accept a broker certificate that does not name `host` (its chain is still checked)."
+        ),
+    )
+    client_id: str = Field(
+        default="",
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_.-]*$",
+        description="MQTT client id; empty = 'doorbell-<device.id>'.",
+    )
+    topic_prefix: str = Field(
+        default="",
+        max_length=128,
+        pattern=r"^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)?$",
+        description="Prefix of every topic; empty = 'doorbell/<device.id>'.",
+    )
+    discovery: bool = Field(default=True, description="Announce entities to Home Assistant.")
+    discovery_prefix: str = Field(
+        default="homeassistant",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+        description="Home Assistant's MQTT discovery prefix.",
+    )
+    allow_remote_unpause: bool = Field(
+        default=False,
+        description=(
+            "Let a network command switch privacy mode off again. Switching it on is always "
+            "allowed; off is otherwise only possible on the device."
+        ),
+    )
+    health_interval_s: float = Field(
+        default=60.0, ge=5.0, le=3600.0, description="Seconds between health messages."
+    )
+    keepalive: int = Field(
+        default=60, ge=5, le=3600, description="MQTT keepalive in seconds (dead link detection)."
+    )
+    outbox_keep_delivered: int = Field(
+        default=1000,
+        ge=0,
+        le=1_000_000,
+        description="Delivered outbox rows kept for inspection; older ones are pruned.",
+    )
+
+    @model_validator(mode="after")
+    def _credentials_and_tls(self) -> MqttConfig:
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file needs a username")
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        uses_tls_files = self.tls_ca_file or self.tls_certfile or self.tls_insecure
+        if uses_tls_files and not self.tls:
+            raise ValueError("tls_* settings need tls = true")
+        return self
 
 
 class Config(Section):

@@ -1,0 +1,20 @@
+"""Camera capture: every source yields `Frame`s with a monotonic time and survives unplugging.
+
+Use `open_source(spec)`; the individual sources are for tests and special wiring.
+"""
+
+from edge.capture.reopen import CaptureStats, ReopeningSource, SourceGap, SourceUnavailable
+from edge.capture.source import FrameSource, SourceLost
+from edge.capture.spec import SourceSpec, open_source, parse_source_spec
+
+__all__ = [
+    "CaptureStats",
+    "FrameSource",
+    "ReopeningSource",
+    "SourceGap",
+    "SourceLost",
+    "SourceSpec",
+    "SourceUnavailable",
+    "open_source",
+    "parse_source_spec",
+]

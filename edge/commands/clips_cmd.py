@@ -1,0 +1,79 @@
+"""`doorbell clips [--config FILE] [--json] [--all]`: list the clips the device has stored.
+
+Reads the index without changing it, so it is safe while the daemon is recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+
+from edge.commands import CommandError
+from edge.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from edge.store import ClipRecord, StorageError, read_clips
+
+_COLUMNS = ("ID", "START (UTC)", "DURATION", "SEGMENTS", "SIZE", "STATUS")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `clips` command."""
+    parser = sub.add_parser("clips", help="list stored clips")
+    parser.add_argument(
+        "--config", default=str(DEFAULT_CONFIG_PATH), help="config file (default: %(default)s)"
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead")
+    parser.add_argument("--all", action="store_true", help="include clips deleted by retention")
+    parser.set_defaults(func=_clips)
+
+
+def _clips(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    try:
+        clips = read_clips(config.storage.path, include_deleted=args.all)
+    except StorageError as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        print(json.dumps([clip.to_json() for clip in clips], indent=2))
+    elif not clips:
+        print("no clips")
+    else:
+        print(_table(clips))
+    return 0
+
+
+def _table(clips: list[ClipRecord]) -> str:
+    rows = [_COLUMNS] + [
+        (
+            clip.id,
+            datetime.fromtimestamp(clip.started_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "-" if clip.duration_s is None else f"{clip.duration_s:.1f}s",
+            str(clip.segments),
+            _size(clip.bytes),
+            clip.status if clip.status != "deleted" else f"deleted ({clip.delete_reason})",
+        )
+        for clip in clips
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    right = {2, 3, 4}
+    return "\n".join(
+        "  ".join(
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    )
+
+
+def _size(count: int) -> str:
+    if count < 1000:
+        return f"{count} B"
+    size = count / 1000
+    for unit in ("kB", "MB"):
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"

@@ -1,0 +1,75 @@
+"""`doorbell export CLIP_ID --identity KEYFILE --out OUT.mp4`: the owner's playable copy.
+
+Decrypting needs the owner key, and the export is recorded in the ledger with an
+owner-signed entry, like a share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from edge.commands import CommandError
+from edge.commands.share_cmd import (
+    add_config_argument,
+    add_owner_key_arguments,
+    load_device_config,
+    load_owner_key,
+)
+from edge.consent.exports import record_export
+from edge.export import ExportError, export_segments
+from edge.store import StorageError, read_clips, read_segments, segment_file
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `export`."""
+    parser = sub.add_parser("export", help="decrypt a clip into one playable MP4 (owner key)")
+    parser.add_argument("clip_id", help="clip id (see `doorbell clips`)")
+    add_owner_key_arguments(parser)
+    parser.add_argument("--out", "-o", required=True, type=Path, help="MP4 file to write")
+    add_config_argument(parser)
+    parser.add_argument("--purpose", help="why it is exported (kept in the ledger)")
+    parser.set_defaults(func=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    config = load_device_config(args.config)
+    state_dir = config.storage.path
+    try:
+        clip = next((c for c in read_clips(state_dir) if c.id == args.clip_id), None)
+        if clip is None:
+            raise CommandError(f"no clip {args.clip_id} (see `doorbell clips`)")
+        segments = read_segments(state_dir, clip.id)
+    except StorageError as exc:
+        raise CommandError(str(exc)) from None
+    if not segments:
+        raise CommandError(f"clip {clip.id} has no segments")
+    owner = load_owner_key(args, config)
+    files = [(segment, segment_file(state_dir, segment)) for segment in segments]
+    try:
+        result = export_segments(files, [owner.identity], args.out, _progress_bar())
+    except ExportError as exc:
+        raise CommandError(str(exc)) from None
+    for problem in result.problems:
+        print(f"doorbell: warning: {problem}", file=sys.stderr)
+    record_export(state_dir, owner, [clip.id], args.purpose)
+    print(
+        f"{args.out}: {result.frames} frames, {result.duration_s:.1f} s, "
+        f"{result.segments_exported}/{len(segments)} segments"
+    )
+    return 0 if not result.problems else 2
+
+
+def _progress_bar() -> Callable[[int, int], None]:
+    if not sys.stderr.isatty():
+        return lambda done, total: None
+
+    def show(done: int, total: int) -> None:
+        filled = round(30 * done / total)
+        end = "\n" if done == total else ""
+        sys.stderr.write(f"\rexporting [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return show

@@ -1,0 +1,195 @@
+"""`doorbell requests add|list|show|approve|deny`: the owner's side of footage requests.
+
+Runs on the device with `--config`. `add` enters a request received some other way
+(letter, e-mail) through the same strict checks as MQTT; `approve` and `deny` need the
+owner key and are signed in the ledger; `approve` writes the share package of every clip
+in the requested window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edge.commands import CommandError
+from edge.commands.share_cmd import (
+    add_config_argument,
+    add_owner_key_arguments,
+    load_device_config,
+    load_owner_key,
+    parse_expiry,
+)
+from edge.consent.decisions import approve_request, deny_request
+from edge.consent.device import DeviceAudit
+from edge.consent.intake import RequestIntake
+from edge.consent.ledger import Ledger, LedgerError
+from edge.consent.requests import RequestBook, RequestStateError, StoredRequest, open_book
+from edge.consent.share import ShareError
+from edge.store import StorageError
+from edge.store.device_key import KEY_NAME, load_or_create
+
+T = TypeVar("T")
+
+_FIELDS = ("requester", "organisation", "contact", "reason", "case_ref", "from", "to", "recipient")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `requests` command group."""
+    parser = sub.add_parser("requests", help="list, add, approve or deny footage requests")
+    actions = parser.add_subparsers(dest="requests_command", metavar="ACTION", required=True)
+
+    add = actions.add_parser("add", help="enter a footage request received another way")
+    add.add_argument("--json", type=Path, metavar="FILE", help="the request as JSON (- = stdin)")
+    for field in _FIELDS:
+        option = "--" + field.replace("_", "-")
+        add.add_argument(option, dest=f"field_{field}", metavar=field.upper())
+    add_config_argument(add)
+    add.set_defaults(func=_add)
+
+    listing = actions.add_parser("list", help="list requests, oldest first")
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    listing.add_argument("--status", choices=("pending", "approved", "denied"))
+    add_config_argument(listing)
+    listing.set_defaults(func=_list)
+
+    show = actions.add_parser("show", help="show one request in full")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    add_config_argument(show)
+    show.set_defaults(func=_show)
+
+    approve = actions.add_parser("approve", help="share the requested window's clips")
+    approve.add_argument("id")
+    approve.add_argument("--out", required=True, type=Path, help="new or empty folder to write")
+    approve.add_argument(
+        "--expires", type=parse_expiry, metavar="DATE", help="share until YYYY-MM-DD"
+    )
+    add_owner_key_arguments(approve)
+    add_config_argument(approve)
+    approve.set_defaults(func=_approve)
+
+    deny = actions.add_parser("deny", help="refuse a request")
+    deny.add_argument("id")
+    deny.add_argument("--reason", help="why (recorded in the ledger)")
+    add_owner_key_arguments(deny)
+    add_config_argument(deny)
+    deny.set_defaults(func=_deny)
+
+
+def _add(args: argparse.Namespace) -> int:
+    config = load_device_config(args.config)
+    state_dir = Path(config.storage.path)
+    data = _request_data(args)
+    if not (state_dir / KEY_NAME).is_file():
+        raise CommandError(f"no device key in {state_dir} (has the daemon run with this config?)")
+    try:
+        audit = DeviceAudit(Ledger.in_state_dir(state_dir), load_or_create(state_dir))
+        stored = RequestIntake(state_dir, audit).submit(data, "owner")
+    except ValueError as exc:
+        raise CommandError(f"request refused: {exc}") from None
+    except (StorageError, LedgerError) as exc:
+        raise CommandError(str(exc)) from None
+    print(f"{stored.id} {stored.status}")
+    return 0
+
+
+def _request_data(args: argparse.Namespace) -> dict[str, Any]:
+    given = {f: getattr(args, f"field_{f}") for f in _FIELDS if getattr(args, f"field_{f}")}
+    if args.json is None:
+        missing = [f for f in _FIELDS if f not in given]
+        if missing:
+            options = ", ".join("--" + f.replace("_", "-") for f in missing)
+            raise CommandError(f"missing {options} (or give the whole request with --json)")
+        return given
+    if given:
+        raise CommandError("give the request either with --json or with options, not both")
+    try:
+        text = sys.stdin.read() if str(args.json) == "-" else args.json.read_text("utf-8")
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot read the request from {args.json}: {exc}") from None
+    if not isinstance(data, dict):
+        raise CommandError("the request must be a JSON object")
+    return data
+
+
+def _list(args: argparse.Namespace) -> int:
+    config = load_device_config(args.config)
+    requests = _with_book(config.storage.path, lambda book: book.list(args.status))
+    if args.json:
+        print(json.dumps([r.to_json() for r in requests], indent=2, ensure_ascii=False))
+    elif not requests:
+        print("no requests")
+    else:
+        for stored in requests:
+            print(_summary(stored))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    config = load_device_config(args.config)
+    stored = _with_book(config.storage.path, lambda book: book.get(args.id))
+    if stored is None:
+        raise CommandError(f"no request {args.id}")
+    data = stored.to_json()
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        width = max(len(key) for key in data)
+        for key, value in data.items():
+            print(f"{key.ljust(width)}  {'-' if value is None else value}")
+    return 0
+
+
+def _approve(args: argparse.Namespace) -> int:
+    config = load_device_config(args.config)
+    owner = load_owner_key(args, config)
+    try:
+        decided, package = approve_request(
+            config.storage.path,
+            args.id,
+            owner,
+            args.out,
+            device_id=config.device.id,
+            expires=args.expires,
+        )
+    except (RequestStateError, ShareError, StorageError, LedgerError) as exc:
+        raise CommandError(str(exc)) from None
+    clips = len(package.manifest["clips"])
+    print(f"{decided.id} approved: {clips} clip(s) for {decided.request.recipient} in {args.out}")
+    if clips == 0:
+        print("No clip overlaps the requested window; the package says so, signed.")
+    return 0
+
+
+def _deny(args: argparse.Namespace) -> int:
+    config = load_device_config(args.config)
+    owner = load_owner_key(args, config)
+    try:
+        decided = deny_request(config.storage.path, args.id, owner, args.reason)
+    except (RequestStateError, StorageError, LedgerError) as exc:
+        raise CommandError(str(exc)) from None
+    print(f"{decided.id} denied")
+    return 0
+
+
+def _with_book(state_dir: Path, action: Callable[[RequestBook], T]) -> T:
+    try:
+        with open_book(Path(state_dir)) as book:
+            return action(book)
+    except StorageError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _summary(stored: StoredRequest) -> str:
+    request = stored.request
+    data = stored.to_json()
+    window = f"{data['from']} .. {data['to']}"
+    return (
+        f"{stored.id}  {stored.status:<8}  {request.organisation} ({request.requester}), "
+        f"case {request.case_ref}, {window}"
+    )

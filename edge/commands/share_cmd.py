@@ -1,0 +1,177 @@
+"""`doorbell share` (owner) and `doorbell verify` (recipient): hand clips over, check a package.
+
+`share` runs on the device with `--config`: it reads the index and clips from the state
+directory, needs the owner key (kept off the device otherwise) to decrypt, and records
+the share in the device's ledger. `verify` needs nothing of the device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from edge.commands import CommandError
+from edge.commands.keys_cmd import read_passphrase_file
+from edge.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from edge.consent.ledger import LedgerError
+from edge.consent.package_verify import describe, verify_package
+from edge.consent.share import ShareError, share_clips
+from edge.owner_key import OwnerKey, OwnerKeyError, PassphraseRequiredError, load_identities
+from edge.store import StorageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `share` and `verify` commands."""
+    share = sub.add_parser(
+        "share",
+        help="re-encrypt clips to someone's age key, with a signed manifest",
+        description=(
+            "Decrypt clips with the owner key and re-encrypt them to a recipient's age key "
+            "into a new folder with a signed manifest.json; the share is recorded in the "
+            "device's audit ledger."
+        ),
+    )
+    share.add_argument("clips", nargs="+", metavar="CLIP_ID", help="clips to share")
+    share.add_argument("--to", required=True, metavar="age1…", help="recipient's age key")
+    share.add_argument("--out", required=True, type=Path, help="new or empty folder to write")
+    add_owner_key_arguments(share)
+    share.add_argument("--purpose", help="why the footage is shared (goes into the manifest)")
+    share.add_argument(
+        "--expires", type=parse_expiry, metavar="DATE", help="share until YYYY-MM-DD"
+    )
+    add_config_argument(share)
+    share.set_defaults(func=_share)
+
+    verify = sub.add_parser(
+        "verify",
+        help="check a share package (signatures, hashes; with a key also the videos)",
+        description=(
+            "Check a share package: the owner's signature over manifest.json, the device's "
+            "signatures and every file hash. With --identity also decrypt each video in "
+            "memory and decode it."
+        ),
+    )
+    verify.add_argument("package", type=Path, metavar="PACKAGE_DIR")
+    verify.add_argument("-i", "--identity", type=Path, help="your age identity file")
+    verify.add_argument(
+        "--passphrase-file", type=Path, metavar="F", help="passphrase of the identity file"
+    )
+    verify.add_argument("--owner-key", metavar="ed25519:…", help="the owner signing key you expect")
+    verify.set_defaults(func=_verify)
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE` of the device."""
+    parser.add_argument(
+        "--config", default=str(DEFAULT_CONFIG_PATH), help="device config (default: %(default)s)"
+    )
+
+
+def add_owner_key_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--identity KEYFILE` and `--passphrase-file F` for the owner key."""
+    parser.add_argument(
+        "-i", "--identity", required=True, type=Path, metavar="KEYFILE", help="owner key file"
+    )
+    parser.add_argument(
+        "--passphrase-file", type=Path, metavar="F", help="passphrase of the owner key file"
+    )
+
+
+def parse_expiry(text: str) -> str:
+    """A `YYYY-MM-DD` that is not in the past."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+    if day < datetime.now(UTC).date():
+        raise argparse.ArgumentTypeError(f"{text} is in the past")
+    return day.isoformat()
+
+
+def load_device_config(path: str) -> Config:
+    """The device config, or a CommandError naming every problem."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def load_owner_key(args: argparse.Namespace, config: Config) -> OwnerKey:
+    """The owner key from `--identity`; its signing key must be in `owner.signing_keys`.
+
+    Without `--passphrase-file` an encrypted key file asks for the passphrase on a terminal.
+    """
+    passphrase = read_passphrase_file(args.passphrase_file) if args.passphrase_file else None
+    try:
+        try:
+            owner = OwnerKey.load(args.identity, passphrase)
+        except PassphraseRequiredError:
+            if not sys.stdin.isatty():
+                raise
+            prompt = f"Passphrase for {args.identity}: "
+            owner = OwnerKey.load(args.identity, getpass.getpass(prompt).encode())
+    except OwnerKeyError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.identity}: {exc.strerror or exc}") from None
+    if owner.signing_public not in config.owner.signing_keys:
+        raise CommandError(
+            f"this owner key signs as {owner.signing_public}, which is not in "
+            "owner.signing_keys of the config; the ledger would not accept its entries"
+        )
+    return owner
+
+
+def _share(args: argparse.Namespace) -> int:
+    config = load_device_config(args.config)
+    owner = load_owner_key(args, config)
+    try:
+        package = share_clips(
+            config.storage.path,
+            args.clips,
+            owner,
+            args.to,
+            args.out,
+            device_id=config.device.id,
+            purpose=args.purpose,
+            expires=args.expires,
+        )
+    except (ShareError, StorageError, LedgerError) as exc:
+        raise CommandError(str(exc)) from None
+    segments = sum(len(clip["segments"]) for clip in package.manifest["clips"])
+    print(f"Wrote {len(args.clips)} clip(s), {segments} segment(s) for {args.to} to {args.out}")
+    print(f"manifest sha256 {package.manifest_sha256} (recorded in the audit ledger)")
+    print(f"The recipient checks it with: doorbell verify {args.out} -i THEIR_KEY")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    identities = []
+    if args.identity is not None:
+        passphrase = read_passphrase_file(args.passphrase_file) if args.passphrase_file else None
+        try:
+            identities = load_identities(args.identity, passphrase)
+        except OwnerKeyError as exc:
+            raise CommandError(str(exc)) from None
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.identity}: {exc.strerror or exc}") from None
+    report = verify_package(args.package, identities, owner_key=args.owner_key)
+    if report.manifest is not None:
+        for line in describe(report.manifest):
+            print(line)
+    for note in report.notes:
+        print(f"note: {note}")
+    if not report.ok:
+        for problem in report.problems:
+            print(f"FAILED: {problem}", file=sys.stderr)
+        return 1
+    checked = "signatures and hashes"
+    if identities:
+        checked += f", decrypted and decoded {report.frames} frame(s)"
+    print(f"OK: {args.package}: {checked}")
+    if args.owner_key is None:
+        print("Compare the owner signing key above with the one the owner gave you.")
+    return 0

@@ -1,0 +1,114 @@
+"""Obscure rectangles and masked areas of a frame in place: fill, mosaic or blur.
+
+Every style is irreversible at the strength used here: a fill keeps nothing, a mosaic
+keeps at most `MAX_BLOCKS` square blocks along the region's longer side, a blur has a
+sigma of at least a sixth of that side. The strength follows the whole thing being
+hidden (its `extent`), not just the part inside the frame: a face cut by the frame
+edge gets blocks as coarse as the whole face would. Only the region's own pixels are
+read and written, so the cost follows the region's size, not the frame's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import cv2
+import numpy as np
+
+Style = Literal["mosaic", "fill", "blur"]
+
+MAX_BLOCKS = 8  # mosaic blocks along a region's longer side, at most
+MIN_BLOCK_PX = 6  # small regions get fewer, larger blocks
+BLUR_SIGMA_SHARE = 1 / 6  # blur sigma as a share of the region width, at least
+_BLUR_WORK_SIGMA = 2.0  # the large blur is done on a copy shrunk so sigma is about this
+
+
+def obscured(pixels: np.ndarray, style: Style, extent: float | None = None) -> np.ndarray:
+    """An obscured copy of an image region (h, w, 3).
+
+    `extent` is the longer side (px) of the whole thing being hidden when `pixels` is only
+    part of it; by default the region's own longer side.
+    """
+    h, w = pixels.shape[:2]
+    extent = float(max(h, w)) if extent is None else max(extent, h, w)
+    if style == "fill":
+        return np.broadcast_to(_mean_colour(pixels), pixels.shape)
+    if style == "mosaic":
+        block = max(MIN_BLOCK_PX, extent / MAX_BLOCKS)
+        nx, ny = max(1, round(w / block)), max(1, round(h / block))
+        small = cv2.resize(pixels, (nx, ny), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+    if style == "blur":
+        return _wide_blur(pixels, max(1.0, BLUR_SIGMA_SHARE * extent))
+    raise ValueError(f"unknown style {style!r}")
+
+
+def _mean_colour(pixels: np.ndarray) -> np.ndarray:
+    return np.asarray(cv2.mean(pixels)[: pixels.shape[2]], np.float64).round().astype(pixels.dtype)
+
+
+def _wide_blur(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of at least `sigma`, done on a shrunk copy so its cost is small."""
+    h, w = pixels.shape[:2]
+    factor = max(1.0, sigma / _BLUR_WORK_SIGMA)
+    small_w, small_h = max(1, math.ceil(w / factor)), max(1, math.ceil(h / factor))
+    small = cv2.resize(pixels, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    # The shrink averages over `factor` pixels, the blur adds the rest; the sum of the
+    # two variances stays above sigma^2 in full-size pixels.
+    small = cv2.GaussianBlur(
+        small, (0, 0), _BLUR_WORK_SIGMA * 1.05, borderType=cv2.BORDER_REPLICATE
+    )
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def clip_box(
+    x: float, y: float, w: float, h: float, width: int, height: int
+) -> tuple[int, int, int, int] | None:
+    """Pixel bounds (x0, y0, x1, y1) covering the box inside the frame; None if outside."""
+    x0, y0 = max(0, math.floor(x)), max(0, math.floor(y))
+    x1, y1 = min(width, math.ceil(x + w)), min(height, math.ceil(y + h))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
+
+
+def obscure_rect(
+    image: np.ndarray,
+    bounds: tuple[int, int, int, int],
+    style: Style,
+    extent: float | None = None,
+) -> None:
+    """Obscure image[y0:y1, x0:x1] in place (`extent` as for `obscured`)."""
+    x0, y0, x1, y1 = bounds
+    region = image[y0:y1, x0:x1]
+    region[...] = obscured(region, style, extent)
+
+
+class MaskedArea:
+    """A fixed pixel mask (public areas) split into its connected parts, ready to apply.
+
+    Each part is obscured as a region of its own (its bounding box), and only the mask's
+    pixels are written; parts that fill their bounding box are copied without a mask.
+    """
+
+    def __init__(self, mask: np.ndarray) -> None:
+        self.mask = mask
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            mask.astype(np.uint8), connectivity=8
+        )
+        self._parts: list[tuple[tuple[int, int, int, int], np.ndarray | None]] = []
+        for label in range(1, count):
+            x, y, w, h = (int(v) for v in stats[label, :4])
+            bounds = (x, y, x + w, y + h)
+            inside = labels[y : y + h, x : x + w] == label
+            self._parts.append((bounds, None if inside.all() else inside))
+
+    def apply(self, image: np.ndarray, style: Style) -> None:
+        """Obscure every part of the mask in `image`, in place."""
+        for (x0, y0, x1, y1), inside in self._parts:
+            region = image[y0:y1, x0:x1]
+            if inside is None:
+                region[...] = obscured(region, style)
+            else:
+                np.copyto(region, obscured(region, style), where=inside[..., None])

@@ -1,0 +1,80 @@
+"""Where the face finder looks: scan areas, crops around tracks, changed parts, head zones."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.faces.changes import SHRINK, changed_bounds, open_cells
+from edge.faces.finder import crop_region, head_zones, scan_region
+from edge.frame import Box
+
+
+def test_scan_skips_what_is_public_but_keeps_context_around_the_rest() -> None:
+    public = np.zeros((720, 1280), bool)
+    public[:235] = True
+    region = scan_region(public, min_face_px=48)
+    assert region is not None
+    assert (region.x0, region.x1, region.y1) == (0, 1280, 720)
+    assert 235 - 0.25 * 720 < region.y0 < 235
+    assert abs(region.scale - 20 / 48) < 1e-9
+
+
+def test_nothing_to_scan_when_everything_is_public() -> None:
+    assert scan_region(np.ones((90, 160), bool), min_face_px=48) is None
+
+
+def test_smaller_faces_are_scanned_at_a_larger_scale() -> None:
+    public = np.zeros((720, 1280), bool)
+    assert scan_region(public, 24).scale > scan_region(public, 96).scale
+
+
+def test_crop_around_a_tracked_face_scales_it_to_detector_size() -> None:
+    cover = Box(500.0, 300.0, 160.0, 200.0)
+    region = crop_region(cover, face_h=150.0, width=1280, height=720)
+    assert region is not None
+    assert region.x0 <= 500 and region.x1 >= 660 and region.y0 <= 300 and region.y1 >= 500
+    assert 24 <= 150 * region.scale <= 40
+    assert (region.x1 - region.x0) * region.scale <= 160
+
+
+def test_crop_of_a_face_that_left_the_frame_is_none() -> None:
+    assert crop_region(Box(1400.0, 100.0, 50.0, 60.0), 40.0, 1280, 720) is None
+
+
+def test_head_zone_covers_the_top_of_a_moving_shape_with_no_face() -> None:
+    person = Box(600.0, 250.0, 200.0, 450.0)
+    zones = head_zones([person], faces=[])
+    assert len(zones) == 1
+    zone = zones[0]
+    assert zone.y < person.y and zone.x == person.x and zone.w == person.w
+    assert person.y + 0.3 * person.h <= zone.y + zone.h < person.y + person.h
+
+
+def test_no_head_zone_where_a_face_is_already_covered() -> None:
+    person = Box(600.0, 250.0, 200.0, 450.0)
+    face = Box(660.0, 260.0, 70.0, 90.0)
+    assert head_zones([person], faces=[face]) == []
+
+
+def test_changed_parts_are_found_and_neighbours_merged() -> None:
+    before = np.zeros((90, 160), np.float32)
+    now = before.copy()
+    now[10:14, 20:24] = 80  # something moved here ...
+    now[10:14, 27:30] = 80  # ... and just beside it
+    now[70:72, 140:142] = 80  # and far away
+    bounds = changed_bounds(now, before, context_px=16)
+    assert len(bounds) == 2
+    near = min(bounds)
+    assert near[0] <= 20 * SHRINK - 16 and near[2] >= 30 * SHRINK + 16
+
+
+def test_changes_inside_public_areas_are_ignored() -> None:
+    public = np.zeros((720, 1280), bool)
+    public[:240] = True
+    where = open_cells(public)
+    before = np.zeros(where.shape, np.float32)
+    now = before.copy()
+    now[5:10, 50:60] = 80  # in the street band
+    assert changed_bounds(now, before, 16, where) == []
+    now[50:55, 50:60] = 80  # on the porch
+    assert len(changed_bounds(now, before, 16, where)) == 1

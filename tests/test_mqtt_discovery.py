@@ -1,0 +1,102 @@
+"""Home Assistant discovery: one device, the right entities, no camera, re-announced."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from mosquitto import Mosquitto, Subscriber, device_config
+
+from edge.config.models import DeviceConfig
+from edge.events import Backoff, Publisher, Topics, find_image_data
+from edge.events.discovery import discovery_messages
+
+NAMES = Topics("doorbell/front")
+
+
+def by_component() -> dict[str, list[dict[str, object]]]:
+    found: dict[str, list[dict[str, object]]] = {}
+    for topic, payload in discovery_messages(DeviceConfig(id="front"), NAMES):
+        found.setdefault(topic.split("/")[1], []).append(payload)
+    return found
+
+
+def test_discovery_announces_one_device_and_no_camera() -> None:
+    found = by_component()
+    assert sorted(found) == ["binary_sensor", "event", "sensor", "switch"]
+    assert "camera" not in found and "image" not in found
+    payloads = [p for ps in found.values() for p in ps]
+    assert len({json.dumps(p["device"], sort_keys=True) for p in payloads}) == 1
+    assert len({p["unique_id"] for p in payloads}) == len(payloads) == 5
+    for payload in payloads:
+        assert payload["availability_topic"] == "doorbell/front/availability"
+        assert "entity_picture" not in payload
+
+
+def test_discovery_entities_read_the_documented_topics() -> None:
+    found = by_component()
+    (motion,) = found["binary_sensor"]
+    assert motion["state_topic"] == "doorbell/front/motion"
+    assert motion["device_class"] == "motion"
+    (press,) = found["event"]
+    assert press["event_types"] == ["press"] and press["device_class"] == "doorbell"
+    sensors = {p["name"]: p for p in found["sensor"]}
+    assert sensors["Last clip"]["state_topic"] == "doorbell/front/clips/stored"
+    assert sensors["Storage used"]["state_topic"] == "doorbell/front/health"
+    (switch,) = found["switch"]
+    assert switch["command_topic"] == "doorbell/front/privacy/set"
+    # The only command topic announced is privacy mode.
+    commands = [p for ps in found.values() for p in ps if "command_topic" in p]
+    assert commands == [switch]
+
+
+def test_discovery_with_the_longest_device_id_passes_the_image_guard() -> None:
+    device = DeviceConfig(id="d" * 64)
+    names = Topics(f"doorbell/{device.id}")
+    allowed = [*names.all_full(), names.ha_status]
+    for _topic, payload in discovery_messages(device, names):
+        assert find_image_data(json.dumps(payload).encode(), allowed) is None
+
+
+def test_discovery_is_announced_again_when_home_assistant_comes_online(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    config = device_config(mosquitto, tmp_path / "state")
+    subscriber = Subscriber(mosquitto, ["homeassistant/+/front/+/config"])
+    publisher = Publisher(config, backoff=Backoff(0.05, 0.3))
+    publisher.start()
+    try:
+        assert subscriber.wait_for(lambda m: len(m) == 5)
+        time.sleep(0.2)
+        subscriber.clear()
+        subscriber.publish("homeassistant/status", "online")  # Home Assistant restarted
+        assert subscriber.wait_for(lambda m: len(m) == 5)
+        assert {m.topic.split("/")[1] for m in subscriber.messages} == {
+            "binary_sensor",
+            "event",
+            "sensor",
+            "switch",
+        }
+        subscriber.clear()
+        subscriber.publish("homeassistant/status", "offline")
+        time.sleep(0.3)
+        assert subscriber.messages == []
+    finally:
+        publisher.stop()
+        subscriber.close()
+
+
+def test_discovery_can_be_switched_off(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    config = device_config(mosquitto, tmp_path / "state", discovery=False)
+    subscriber = Subscriber(mosquitto, ["homeassistant/#"])
+    publisher = Publisher(config, backoff=Backoff(0.05, 0.3))
+    publisher.start()
+    try:
+        assert publisher.wait_connected(5)
+        subscriber.publish("homeassistant/status", "online")
+        time.sleep(0.3)
+        assert [m.topic for m in subscriber.messages] == ["homeassistant/status"]
+    finally:
+        publisher.stop()
+        subscriber.close()
