@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.commands import CommandError
-from edge.commands.share_cmd import add_config_argument, load_device_config
+from edge.commands.options import add_config_argument, load_device_config
 from edge.consent.ledger import Ledger
 from edge.consent.state_audit import audit_state_dir
 from edge.store import StorageError

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 
 from edge.commands import CommandError
-from edge.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from edge.commands.options import add_config_argument, load_device_config
 from edge.store import ClipRecord, StorageError, read_clips
 
 _COLUMNS = ("ID", "START (UTC)", "DURATION", "SEGMENTS", "SIZE", "STATUS")
@@ -19,19 +19,14 @@ _COLUMNS = ("ID", "START (UTC)", "DURATION", "SEGMENTS", "SIZE", "STATUS")
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `clips` command."""
     parser = sub.add_parser("clips", help="list stored clips")
-    parser.add_argument(
-        "--config", default=str(DEFAULT_CONFIG_PATH), help="config file (default: %(default)s)"
-    )
+    add_config_argument(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
     parser.add_argument("--all", action="store_true", help="include clips deleted by retention")
     parser.set_defaults(func=_clips)
 
 
 def _clips(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
+    config = load_device_config(args.config)
     try:
         clips = read_clips(config.storage.path, include_deleted=args.all)
     except StorageError as exc:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from edge.commands import CommandError
-from edge.commands.keys_cmd import read_passphrase_file
+from edge.commands.options import read_passphrase_file
 from edge.owner_key import OwnerKeyError, load_identities
 from edge.vault import (
     ArmorError,

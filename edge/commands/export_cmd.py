@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.commands import CommandError
-from edge.commands.share_cmd import (
+from edge.commands.options import (
     add_config_argument,
     add_owner_key_arguments,
     load_device_config,

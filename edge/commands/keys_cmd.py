@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from edge.commands import CommandError
+from edge.commands.options import read_passphrase_file
 from edge.owner_key import OwnerKey
 
 
@@ -34,20 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-passphrase", action="store_true", help="store the key file unencrypted"
     )
     parser.set_defaults(func=_keygen)
-
-
-def read_passphrase_file(path: Path) -> bytes:
-    """The passphrase stored in `path`, without its line end; CommandError if unusable."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CommandError(f"cannot read passphrase file {path}: {exc.strerror}") from None
-    passphrase = data.removesuffix(b"\n").removesuffix(b"\r")
-    if not passphrase:
-        raise CommandError(f"passphrase file {path} is empty")
-    if b"\n" in passphrase:
-        raise CommandError(f"passphrase file {path} must hold a single line")
-    return passphrase
 
 
 def _keygen(args: argparse.Namespace) -> int:

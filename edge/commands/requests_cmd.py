@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edge.commands import CommandError
-from edge.commands.share_cmd import (
+from edge.commands.options import (
     add_config_argument,
     add_owner_key_arguments,
     load_device_config,

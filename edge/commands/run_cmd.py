@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.commands import CommandError
-from edge.commands.share_cmd import add_config_argument, load_device_config
+from edge.commands.options import add_config_argument, load_device_config
 from edge.daemon.daemon import Daemon, DaemonError, RunSummary
 
 log = logging.getLogger(__name__)

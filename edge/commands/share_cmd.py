@@ -8,18 +8,22 @@ the share in the device's ledger. `verify` needs nothing of the device.
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 from edge.commands import CommandError
-from edge.commands.keys_cmd import read_passphrase_file
-from edge.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from edge.commands.options import (
+    add_config_argument,
+    add_owner_key_arguments,
+    load_device_config,
+    load_owner_key,
+    parse_expiry,
+    read_passphrase_file,
+)
 from edge.consent.ledger import LedgerError
 from edge.consent.package_verify import describe, verify_package
 from edge.consent.share import ShareError, share_clips
-from edge.owner_key import OwnerKey, OwnerKeyError, PassphraseRequiredError, load_identities
+from edge.owner_key import OwnerKeyError, load_identities
 from edge.store import StorageError
 
 
@@ -61,68 +65,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     verify.add_argument("--owner-key", metavar="ed25519:…", help="the owner signing key you expect")
     verify.set_defaults(func=_verify)
-
-
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    """`--config FILE` of the device."""
-    parser.add_argument(
-        "--config", default=str(DEFAULT_CONFIG_PATH), help="device config (default: %(default)s)"
-    )
-
-
-def add_owner_key_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--identity KEYFILE` and `--passphrase-file F` for the owner key."""
-    parser.add_argument(
-        "-i", "--identity", required=True, type=Path, metavar="KEYFILE", help="owner key file"
-    )
-    parser.add_argument(
-        "--passphrase-file", type=Path, metavar="F", help="passphrase of the owner key file"
-    )
-
-
-def parse_expiry(text: str) -> str:
-    """A `YYYY-MM-DD` that is not in the past."""
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-    if day < datetime.now(UTC).date():
-        raise argparse.ArgumentTypeError(f"{text} is in the past")
-    return day.isoformat()
-
-
-def load_device_config(path: str) -> Config:
-    """The device config, or a CommandError naming every problem."""
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
-
-
-def load_owner_key(args: argparse.Namespace, config: Config) -> OwnerKey:
-    """The owner key from `--identity`; its signing key must be in `owner.signing_keys`.
-
-    Without `--passphrase-file` an encrypted key file asks for the passphrase on a terminal.
-    """
-    passphrase = read_passphrase_file(args.passphrase_file) if args.passphrase_file else None
-    try:
-        try:
-            owner = OwnerKey.load(args.identity, passphrase)
-        except PassphraseRequiredError:
-            if not sys.stdin.isatty():
-                raise
-            prompt = f"Passphrase for {args.identity}: "
-            owner = OwnerKey.load(args.identity, getpass.getpass(prompt).encode())
-    except OwnerKeyError as exc:
-        raise CommandError(str(exc)) from None
-    except OSError as exc:
-        raise CommandError(f"cannot read {args.identity}: {exc.strerror or exc}") from None
-    if owner.signing_public not in config.owner.signing_keys:
-        raise CommandError(
-            f"this owner key signs as {owner.signing_public}, which is not in "
-            "owner.signing_keys of the config; the ledger would not accept its entries"
-        )
-    return owner
 
 
 def _share(args: argparse.Namespace) -> int:

@@ -70,7 +70,7 @@ class Pipeline:
         self._on_motion = on_motion
         self._on_tick = on_tick
         self._frames: queue.Queue[object] = queue.Queue(maxsize=queue_frames)
-        self._actions: queue.Queue[object] = queue.Queue(maxsize=queue_frames * 8)
+        self._actions: queue.Queue[object] = queue.Queue(maxsize=queue_frames * 2)
         self._stop = threading.Event()
         self._privacy = threading.Event()
         self._read = self._processed = self._dropped = self._paused = 0
