@@ -59,7 +59,7 @@ class Pipeline:
         drop_when_behind: bool,
         on_motion: Callable[[MotionResult], None] = lambda result: None,
         on_tick: Callable[[PipelineStats], None] = lambda stats: None,
-        queue_frames: int = 8,
+        queue_frames: int = 4,
     ) -> None:
         self._source = source
         self._motion = motion
