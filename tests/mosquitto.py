@@ -133,6 +133,10 @@ def password_line(username: str, password: str) -> str:
     return f"{username}:$6${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
+class PortTakenError(RuntimeError):
+    """Another process bound the port between `free_port()` and mosquitto's start."""
+
+
 class Mosquitto:
     """One mosquitto process; `restart()` brings it back on the same port."""
 
@@ -148,6 +152,7 @@ class Mosquitto:
         self.tls = tls
         self.users = users
         self.proc: subprocess.Popen[bytes] | None = None
+        self._started_before = False
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = workdir / "mosquitto.conf"
         self.log_path = workdir / "mosquitto.log"
@@ -182,8 +187,25 @@ class Mosquitto:
         return "\n".join(lines) + "\n"
 
     def start(self, timeout: float = 10.0) -> None:
-        """Start the broker and wait until it accepts TCP connections."""
+        """Start the broker and wait until it accepts TCP connections.
+
+        The first start moves to another free port if someone took this one meanwhile;
+        a restart keeps the port (that is what outage tests need).
+        """
+        for _attempt in range(3):
+            try:
+                self._start_once(timeout)
+                return
+            except PortTakenError:
+                if self._started_before:
+                    raise
+                self.port = free_port()
+                self.config_path.write_text(self._config())
+        raise RuntimeError("no free port for mosquitto")
+
+    def _start_once(self, timeout: float) -> None:
         assert self.proc is None, "already running"
+        log_offset = len(self.log_text())
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [MOSQUITTO, "-c", str(self.config_path)],
@@ -195,9 +217,19 @@ class Mosquitto:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited at start:\n{self.log_path.read_text()}")
+                self.proc = None
+                output = self.log_text()[log_offset:]
+                if "Address already in use" in output:
+                    raise PortTakenError(self.port)
+                raise RuntimeError(f"mosquitto exited at start:\n{output}")
+            # "running" is logged once the listener is open; the TCP check then proves it is
+            # this mosquitto that answers on the port, not some other process.
+            if " running" not in self.log_text()[log_offset:]:
+                time.sleep(0.02)
+                continue
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.2):
+                    self._started_before = True
                     return
             except OSError:
                 time.sleep(0.02)

@@ -442,3 +442,13 @@ def test_stored_segment_round_trips_through_our_own_reader(
 
     (segment,) = store.segments(clip_id)
     assert decrypt_bytes([owner[0]], store.segment_path(segment).read_bytes()) == data
+
+
+def test_outbox_without_a_broker_keeps_only_the_newest_undelivered_events(tmp_path: Path) -> None:
+    recipient = str(X25519Identity.generate().recipient)
+    with ClipStore.open(StorageConfig(path=tmp_path), [recipient], events=StoreEvents()) as store:
+        for n in range(5):
+            store.start_clip(events=[("events/started", {"n": n})])
+    with Outbox(tmp_path) as outbox:
+        assert outbox.prune_undelivered(2) == 3
+        assert [row.payload for row in outbox.pending()] == ['{"n":3}', '{"n":4}']

@@ -3,8 +3,11 @@
 It runs on the writer thread and is the only place where the encoder meets the store:
 each segment the recorder starts becomes a `SegmentWriter` (an encoder Output that
 encrypts as it writes), and each clip end closes the clip in the index with its events.
-A full disk ends the clip in progress cleanly, asks retention for room and, if none can
-be freed, stops recording until there is.
+A segment's file is created on its first byte, which the encoder writes only after it
+has closed the segment before, so a power cut leaves at most one `.partial`: the
+segment in progress. A full disk ends the clip in progress cleanly (the segments already
+encoded are kept), asks retention for room and, if none can be freed, stops recording
+until there is.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from edge.store import ClipStore
 from edge.store.errors import StorageError, StorageFullError
 from edge.store.events import EventsArg
 from edge.store.index import ClipRecord
+from edge.store.retention import Deletion
 from edge.store.segments import SegmentWriter
 
 log = logging.getLogger(__name__)
@@ -39,12 +43,44 @@ class ClipHooks:
     """Events the daemon attaches to clip state changes (MQTT outbox, ledger).
 
     `started` and `stored` return the events to enqueue in the same transaction as the
-    state change; `after_stored` runs once the clip is durably closed (ledger entry).
+    state change; `after_stored` runs once the clip is durably closed, complete or cut
+    short by a storage fault (ledger entry); `deleted` for each clip retention deletes
+    to make room after a full disk.
     """
 
     started: Callable[[float], EventsArg] = lambda trigger_t: ()
     stored: Callable[[int], EventsArg] = lambda faces: ()
     after_stored: Callable[[ClipRecord], None] = lambda record: None
+    deleted: Callable[[Deletion], None] = lambda deletion: None
+
+
+class _SegmentOnFirstWrite:
+    """The encoder Output for one segment; its `SegmentWriter` (and file) is made on the
+    first write, i.e. after the encoder has closed the segment before it.
+
+    Opening the next segment's file first would leave, at a cut between the two, a
+    finished segment still named `.partial`, which repair must then treat as incomplete.
+    """
+
+    def __init__(self, open_segment: Callable[[], SegmentWriter]) -> None:
+        self._open_segment = open_segment
+        self._writer: SegmentWriter | None = None
+        self.duration_s: float | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._writer is None:
+            self._writer = self._open_segment()
+        self._writer.write(data)
+
+    def close(self) -> None:
+        if self._writer is None:
+            return  # the clip ended before a frame of this segment: no segment
+        self._writer.duration_s = self.duration_s
+        self._writer.close()
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
 
 
 @dataclass
@@ -75,7 +111,7 @@ class ClipWriter:
         self._frame_interval = frame_interval
         self._retry_after_s = retry_after_s
         self._clip_id: str | None = None
-        self._segment: SegmentWriter | None = None
+        self._segment: _SegmentOnFirstWrite | None = None
         self._segment_t = 0.0
         self._clip_start_t = 0.0
         self._faces = 0
@@ -126,10 +162,12 @@ class ClipWriter:
         log.info("clip %s started", self._clip_id)
 
     def _next_segment(self, action: SegmentStart) -> None:
-        assert self._clip_id is not None
+        clip_id = self._clip_id
+        assert clip_id is not None
         if self._segment is not None:
             self._segment.duration_s = action.t - self._segment_t
-        self._segment = self._store.open_segment(self._clip_id, self._wall_time(action.t))
+        started = self._wall_time(action.t)
+        self._segment = _SegmentOnFirstWrite(lambda: self._store.open_segment(clip_id, started))
         self._segment_t = action.t
         self._encoder.start_segment(self._segment)
 
@@ -160,12 +198,16 @@ class ClipWriter:
         clip_id, segment = self._clip_id, self._segment
         self._clip_id = None
         self._segment = None
-        if segment is not None:
-            segment.abort()
+        # Close what the encoder holds first: segments it finished are kept; the one that
+        # failed has aborted itself and refuses to close again (a StorageError).
         try:
             self._encoder.end_clip()
+        except StorageError as close_exc:
+            log.warning("clip %s: the segment in progress is dropped (%s)", clip_id, close_exc)
         except Exception:
             log.exception("encoder did not close cleanly while abandoning a clip")
+        if segment is not None:
+            segment.abort()
         if exc is not None:
             log.error("clip %s ended early: %s", clip_id, exc)
             self.status.storage_error = str(exc)
@@ -174,13 +216,15 @@ class ClipWriter:
                 record = self._store.finish_clip(
                     clip_id, faces_redacted=self._faces, truncated=True
                 )
-                self.status.clips.append(StoredClip(record, self._clip_start_t, self._clip_start_t))
             except StorageError as close_exc:
                 log.error(
                     "clip %s could not be closed: %s (repair closes it at restart)",
                     clip_id,
                     close_exc,
                 )
+            else:
+                self.status.clips.append(StoredClip(record, self._clip_start_t, self._clip_start_t))
+                self._hooks.after_stored(record)
         if full:
             self._make_room()
 
@@ -190,6 +234,8 @@ class ClipWriter:
         except StorageError as exc:
             deleted = []
             log.error("retention failed: %s", exc)
+        for deletion in deleted:
+            self._hooks.deleted(deletion)
         if deleted:
             log.warning("disk full: retention deleted %d clip(s); recording resumes", len(deleted))
             self.status.storage_full = False

@@ -118,6 +118,7 @@ class Daemon:
         self._lock = threading.Lock()
         # Ledger entries are appended on the processing thread, not the MQTT thread.
         self._privacy_changes: list[tuple[bool, str]] = []
+        self._privacy_on = False
 
     def run(self) -> RunSummary:
         """Record until the source ends or SIGTERM/SIGINT; returns the summary."""
@@ -134,12 +135,37 @@ class Daemon:
             store.close()
 
     def _run_with(self, store: ClipStore) -> RunSummary:
-        config = self.config
         audit = DeviceAudit.for_store(store)
         for entry in audit.catch_up(store):
             log.info("ledger: recorded %s seq %d", entry.type, entry.seq)
         self._enforce_retention(store, audit)
+        self._start_publisher(store, audit)
+        try:
+            return self._record(store, audit)
+        finally:
+            self._record_privacy_changes(audit)
+            if self._publisher is not None:
+                self._publisher.notify()
+                if self._replay:
+                    self._wait_for_outbox(store)
+                self._publisher.stop()
 
+    def _start_publisher(self, store: ClipStore, audit: DeviceAudit) -> None:
+        if not self.config.mqtt.enabled:
+            return
+        intake = RequestIntake(store.state_dir, audit)
+        self._publisher = Publisher(
+            self.config,
+            lambda: Outbox(store.state_dir),
+            privacy=self,
+            on_footage_request=intake.on_footage_request,
+            health=lambda: self._health(store, audit),
+        )
+        self._publisher.publish_privacy_mode(self._privacy_on)
+        self._publisher.start()
+
+    def _record(self, store: ClipStore, audit: DeviceAudit) -> RunSummary:
+        config = self.config
         frames = self._open_frames()
         try:
             first = next(frames)
@@ -193,18 +219,9 @@ class Daemon:
             on_motion=self._on_motion,
             on_tick=lambda stats: self._on_tick(stats, store, audit, writer),
         )
-        self._pipeline = pipeline
-        if config.mqtt.enabled:
-            intake = RequestIntake(store.state_dir, audit)
-            self._publisher = Publisher(
-                config,
-                lambda: Outbox(store.state_dir),
-                privacy=self,
-                on_footage_request=intake.on_footage_request,
-                health=lambda: self._health(store, audit),
-            )
-            self._publisher.start()
-            self._publisher.publish_privacy_mode(False)
+        with self._lock:
+            pipeline.set_privacy_mode(self._privacy_on)
+            self._pipeline = pipeline
         restore = self._install_signal_handlers(pipeline)
         self._notifier.ready(f"recording from {self._source_spec}")
         try:
@@ -212,11 +229,6 @@ class Daemon:
         finally:
             self._notifier.stopping()
             restore()
-            if self._publisher is not None:
-                self._publisher.notify()
-                if self._replay:
-                    self._wait_for_outbox(store)
-                self._publisher.stop()
         if pipeline.failure is not None:
             raise DaemonError(f"pipeline failed: {pipeline.failure}") from pipeline.failure
         redaction = self._redactor.stats
@@ -234,9 +246,12 @@ class Daemon:
 
     def set_privacy_mode(self, on: bool, source: str) -> None:
         """Stop (on) or resume (off) analysing and recording; logged in the ledger."""
-        if self._pipeline is None or self._pipeline.privacy_mode == on:
-            return
-        self._pipeline.set_privacy_mode(on)
+        with self._lock:
+            if self._privacy_on == on:
+                return
+            self._privacy_on = on
+            if self._pipeline is not None:
+                self._pipeline.set_privacy_mode(on)
         log.warning("privacy mode %s (from %s)", "on" if on else "off", source)
         if self._publisher is not None:
             self._publisher.publish_privacy_mode(on)
@@ -281,16 +296,23 @@ class Daemon:
     ) -> None:
         self._notifier.watchdog()
         self._notifier.status(f"{stats.fps:.1f} fps, {len(writer.status.clips)} clips")
+        self._record_privacy_changes(audit)
+        if time.monotonic() >= self._next_retention:
+            self._enforce_retention(store, audit)
+
+    def _record_privacy_changes(self, audit: DeviceAudit) -> None:
         with self._lock:
             changes, self._privacy_changes = self._privacy_changes, []
         for on, source in changes:
             audit.privacy_changed(on, source)
-        if time.monotonic() >= self._next_retention:
-            self._enforce_retention(store, audit)
 
     def _enforce_retention(self, store: ClipStore, audit: DeviceAudit) -> None:
         self._next_retention = time.monotonic() + RETENTION_INTERVAL_S
         try:
+            if not self.config.mqtt.enabled:
+                # Nothing delivers events without a broker; keep the newest for a later one.
+                with Outbox(store.state_dir) as outbox:
+                    outbox.prune_undelivered(self.config.mqtt.outbox_keep_delivered)
             deletions: list[Deletion] = store.enforce_retention()
         except StorageError as exc:
             log.error("retention failed: %s", exc)

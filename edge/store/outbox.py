@@ -89,12 +89,19 @@ class Outbox:
 
     def prune_delivered(self, keep: int) -> int:
         """Delete all but the newest `keep` delivered events; returns how many went."""
+        return self._prune("delivered_at IS NOT NULL", keep)
+
+    def prune_undelivered(self, keep: int) -> int:
+        """Delete all but the newest `keep` undelivered events (for a device without a
+        broker, whose events are never delivered); returns how many went."""
+        return self._prune("delivered_at IS NULL", keep)
+
+    def _prune(self, condition: str, keep: int) -> int:
         try:
             with transaction(self._conn):
                 cursor = self._conn.execute(
-                    "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND id NOT IN ("
-                    "SELECT id FROM outbox WHERE delivered_at IS NOT NULL "
-                    "ORDER BY id DESC LIMIT ?)",
+                    f"DELETE FROM outbox WHERE {condition} AND id NOT IN ("
+                    f"SELECT id FROM outbox WHERE {condition} ORDER BY id DESC LIMIT ?)",
                     (max(keep, 0),),
                 )
         except sqlite3.Error as exc:

@@ -1,0 +1,93 @@
+"""The daemon over a real broker: a replay with faces publishes only documented metadata,
+every stored clip is announced, and privacy mode can be switched on from the network."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from daemon_support import make_device, write_scene_video
+from mosquitto import Mosquitto, Subscriber
+
+from edge.daemon.daemon import Daemon
+from edge.demo_scene import scene_frames
+from edge.events import find_image_data, validate_payload
+from edge.store import read_clips
+
+PREFIX = "doorbell/test"
+
+
+def mqtt_section(broker: Mosquitto) -> str:
+    return f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\n'
+
+
+def test_replay_with_faces_publishes_only_documented_metadata(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    device = make_device(tmp_path, mqtt_section(mosquitto))
+    video = write_scene_video(tmp_path / "porch.mp4")
+    subscriber = Subscriber(mosquitto, ["#"])
+    try:
+        summary = Daemon(device.config, source=f"file:{video}", replay=True).run()
+        assert summary.faces_redacted > 0
+        stored_ids = [c.id for c in read_clips(device.state)]
+        assert stored_ids
+        assert subscriber.wait_for(
+            lambda m: len(subscriber.on(f"{PREFIX}/clips/stored")) >= len(stored_ids)
+        )
+    finally:
+        subscriber.close()
+    announced = [json.loads(m.payload)["id"] for m in subscriber.on(f"{PREFIX}/clips/stored")]
+    assert announced == stored_ids
+    assert subscriber.on(f"{PREFIX}/motion")
+    for message in subscriber.messages:
+        assert find_image_data(message.payload) is None, message.topic
+        assert len(message.payload) < 16 * 1024
+        if message.topic.startswith("homeassistant/"):
+            assert message.topic.split("/")[1] not in ("camera", "image")
+            continue
+        suffix = message.topic.removeprefix(PREFIX + "/")
+        if suffix not in ("availability", "motion", "privacy"):
+            validate_payload(suffix, message.payload)
+
+
+def test_privacy_mode_from_the_network_stops_recording(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    device = make_device(tmp_path, mqtt_section(mosquitto))
+    connected = threading.Event()
+
+    def frames():
+        # Hold the scene until the command has arrived, then play it in full.
+        for frame in scene_frames(14.0):
+            if frame.index == 0:
+                connected.wait(20)
+            yield frame
+
+    daemon = Daemon(device.config, frames=frames())
+    runner = threading.Thread(target=lambda: setattr(runner, "summary", daemon.run()))
+    runner.start()
+    commander = Subscriber(mosquitto, [f"{PREFIX}/privacy"])
+    try:
+        assert commander.wait_for(lambda m: bool(commander.on(f"{PREFIX}/privacy")))
+        commander.publish(f"{PREFIX}/privacy/set", b"ON")
+        assert commander.wait_for(
+            lambda m: [x.payload for x in commander.on(f"{PREFIX}/privacy")][-1] == b"ON"
+        )
+        connected.set()
+        runner.join(120)
+    finally:
+        connected.set()
+        commander.close()
+    summary = runner.summary  # type: ignore[attr-defined]
+    assert summary.clips == []
+    assert summary.stats.frames_paused == 210
+    deadline = time.monotonic() + 5
+    while (
+        time.monotonic() < deadline
+        and "privacy.changed" not in (device.state / "ledger.jsonl").read_text()
+    ):
+        time.sleep(0.1)
+    assert '"privacy.changed"' in (device.state / "ledger.jsonl").read_text()
