@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -151,25 +149,6 @@ def test_owner_can_delete_a_finished_clip_once(state: Path) -> None:
         assert (deletion.reason, deletion.bytes) == ("owner", size)
         with pytest.raises(StorageError):
             store.delete_clip(clip_id, "owner")
-
-
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs (needs root); skipped where mounting is not permitted."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
 def test_free_space_rule_reads_the_real_filesystem(small_fs: Path) -> None:
