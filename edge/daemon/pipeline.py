@@ -51,7 +51,7 @@ class Pipeline:
     def __init__(
         self,
         source: Iterable[Frame],
-        motion: MotionDetector,
+        motion_for: Callable[[tuple[int, int]], MotionDetector],
         redactor: Redactor,
         recorder: Recorder,
         writer: ClipWriter,
@@ -62,7 +62,10 @@ class Pipeline:
         queue_frames: int = 4,
     ) -> None:
         self._source = source
-        self._motion = motion
+        self._motion_for = motion_for
+        self._motion: MotionDetector | None = None
+        self._size: tuple[int, int] | None = None
+        self.first_t: float | None = None
         self._redactor = redactor
         self._recorder = recorder
         self._writer = writer
@@ -135,6 +138,8 @@ class Pipeline:
             for frame in self._source:
                 if self._stop.is_set():
                     break
+                if self.first_t is None:
+                    self.first_t = frame.t
                 self._read += 1
                 if self._drop:
                     try:
@@ -147,9 +152,22 @@ class Pipeline:
             self._put(self._frames, _END, force=True)
 
     def _process(self) -> None:
+        try:
+            self._process_frames()
+        finally:
+            # Even when processing failed, the writer must hear the end to close its clip.
+            self._put(self._actions, _END, force=True)
+
+    def _process_frames(self) -> None:
         last_tick = 0.0
         while True:
-            item = self._frames.get()
+            try:
+                item = self._frames.get(timeout=1.0)
+            except queue.Empty:
+                # A camera being reopened is not a stuck pipeline: keep the watchdog fed.
+                last_tick = time.monotonic()
+                self._on_tick(self.stats())
+                continue
             if item is _END:
                 break
             assert isinstance(item, Frame)
@@ -161,7 +179,7 @@ class Pipeline:
                 self._paused += 1
                 self._emit(self._recorder.stop())
                 continue
-            motion = self._motion.update(item)
+            motion = self._motion_at_size(item).update(item)
             redacted = self._redactor.process(item, motion)
             self._processed += 1
             if motion.active != self._active:
@@ -172,7 +190,18 @@ class Pipeline:
             self._faces[redacted.index] = redacted.faces_count
             self._emit(self._recorder.feed(redacted.frame, motion.active))
         self._emit(self._recorder.stop())
-        self._put(self._actions, _END, force=True)
+
+    def _motion_at_size(self, frame: Frame) -> MotionDetector:
+        """The motion detector for this frame's size; a new size ends the clip in progress
+        (its segments cannot change size) and starts motion detection afresh."""
+        height, width = frame.image.shape[:2]
+        if self._motion is None or self._size != (width, height):
+            if self._size is not None:
+                log.warning("frame size changed from %dx%d to %dx%d", *self._size, width, height)
+                self._emit(self._recorder.stop())
+            self._size = (width, height)
+            self._motion = self._motion_for(self._size)
+        return self._motion
 
     def _emit(self, actions: list[Action]) -> None:
         for action in actions:
