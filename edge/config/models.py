@@ -82,6 +82,15 @@ class CameraConfig(Section):
         description="BCM GPIO pin of a doorbell push button (Pi only); none when unset.",
         json_schema_extra={"example": 17},
     )
+    profile: Path | None = Field(
+        default=None,
+        description=(
+            "Camera profile for the picamera2 source: a TOML file naming the libcamera "
+            "tuning file and the controls that matter at a door (backlight exposure, IR "
+            "night, focus); see firmware_configs/camera/. None = libcamera's defaults."
+        ),
+        json_schema_extra={"example": "/etc/doorbell/camera/cm3.toml"},
+    )
 
     @field_validator("source")
     @classmethod
