@@ -242,3 +242,27 @@ def test_capture_whose_reads_stop_is_reopened_and_frames_continue(tmp_path: Path
     assert [which_frame(f.image) for f in frames] == [i % 10 for i in range(25)]
     assert [g.ended_at is None for g in gaps] == [True, False, True, False]
     assert (source.stats.gaps, source.stats.reopen_attempts) == (2, 2)
+
+
+def test_upside_down_file_or_usb_camera_is_turned_in_software(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", [i / 15 for i in range(3)])
+    upright = list(open_source(f"file:{clip}"))
+    turned = list(open_source(f"file:{clip}", rotation=180))
+
+    assert [f.t for f in turned] == [f.t for f in upright]
+    for a, b in zip(upright, turned, strict=True):
+        assert np.array_equal(b.image, a.image[::-1, ::-1])
+        assert b.image.flags.c_contiguous
+
+
+@pytest.mark.parametrize("spec", ["v4l2:/dev/video0", "rtsp://cam.local/stream", "file:x.mp4"])
+def test_camera_profile_with_a_source_other_than_the_pi_camera_is_refused(
+    spec: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"camera\.profile .* only for the picamera2 source"):
+        open_source(spec, profile=tmp_path / "cm3.toml")
+
+
+def test_rotation_other_than_0_or_180_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"camera\.rotation must be 0 or 180"):
+        open_source("v4l2:/dev/video0", rotation=90)

@@ -1,8 +1,9 @@
 """The Pi camera source, against a fake `picamera2` module that honours exactly the calls used.
 
 The fake is the only stand-in in the capture tests (there is no Pi camera here). It
-implements the Picamera2 API subset the source relies on, with the same argument names
-and array layouts as picamera2 itself, and fails the test on any other call, on calls in
+implements the Picamera2 API subset the source relies on (with `libcamera.Transform` and
+`picamera2.devices.imx708.IMX708` for sensor HDR), with the same argument names, array
+layouts and errors as picamera2 itself, and fails the test on any other call, on calls in
 the wrong order, and on requests that are not released.
 """
 
@@ -10,19 +11,34 @@ from __future__ import annotations
 
 import itertools
 import sys
+import tomllib
 import types
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from edge.capture import SourceGap, open_source
+from edge.capture.camera_profile import CameraProfileError
 from edge.capture.pi_camera import PiCameraSource
 
 FRAME_NS = 100_000_000  # 10 fps
 BUFFERS = 4
 MAIN_FORMATS = ("RGB888", "BGR888", "XRGB8888", "XBGR8888", "YUV420")
+PROFILES = Path(__file__).resolve().parents[1] / "firmware_configs" / "camera"
+
+# What libcamera advertises on a Pi: every sensor has the exposure and colour controls,
+# only the Camera Module 3 has a focus lens.
+COMMON_CONTROLS = frozenset(
+    {"FrameDurationLimits", "AeMeteringMode", "AeConstraintMode", "AeExposureMode"}
+    | {"ExposureValue", "Saturation"}
+)
+CONTROLS_BY_SENSOR = {
+    "imx219": COMMON_CONTROLS,
+    "imx708": COMMON_CONTROLS | {"AfMode", "LensPosition"},
+}
 
 
 def require(condition: bool, message: str) -> None:
@@ -40,6 +56,25 @@ class CameraWorld:
     frames_before_unplug: int | None = None
     clock_ns: int = 5_000_000_000
     cameras: list[FakePicamera2] = field(default_factory=list)
+    model: str = "imx708_wide"
+    # The IMX708 keeps its HDR mode until it is set again, across processes.
+    sensor_hdr: bool = False
+    tuning_files: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {"imx219_noir.json": {"version": 2.0, "target": "bcm2835"}}
+    )
+
+    def camera_present(self) -> bool:
+        """One open attempt: False while the camera is still missing."""
+        if self.missing_opens > 0:
+            self.missing_opens -= 1
+            return False
+        return True
+
+    def advertised_controls(self) -> frozenset[str]:
+        return CONTROLS_BY_SENSOR[self.model.split("_")[0]]
+
+    def camera_open(self) -> bool:
+        return any(not camera.closed for camera in self.cameras)
 
 
 class Strict:
@@ -75,31 +110,101 @@ class FakeRequest(Strict):
         self.camera.outstanding -= 1
 
 
+@dataclass(frozen=True, kw_only=True)
+class FakeTransform:
+    """libcamera.Transform, as the Picamera2 examples build it."""
+
+    hflip: int = 0
+    vflip: int = 0
+
+
+class FakeIMX708(Strict):
+    """picamera2.devices.imx708.IMX708: the sensor's v4l2 sub-device, for its HDR mode."""
+
+    world: CameraWorld
+
+    def __init__(self, camera_num: int | None = None) -> None:
+        require(camera_num is not None, "name the camera: without a number IMX708 guesses")
+        if not self.world.model.startswith("imx708"):
+            raise RuntimeError("IMX708: Requested camera v4l2 device node not found")
+        # picamera2 re-reads the sensor modes only when the camera is opened again.
+        require(not self.world.camera_open(), "HDR mode changed while the camera is open")
+        self.open = True
+
+    def __enter__(self) -> FakeIMX708:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def set_sensor_hdr_mode(self, enable: bool) -> None:
+        require(self.open, "set_sensor_hdr_mode on a closed IMX708")
+        require(isinstance(enable, bool), f"set_sensor_hdr_mode({enable!r}) takes a bool")
+        self.world.sensor_hdr = enable
+
+    def close(self) -> None:
+        self.open = False
+
+
 class FakePicamera2(Strict):
     world: CameraWorld
 
-    def __init__(self, camera_num: int = 0) -> None:
-        if self.world.missing_opens > 0:
-            self.world.missing_opens -= 1
+    @classmethod
+    def global_camera_info(cls) -> list[dict[str, Any]]:
+        if not cls.world.camera_present():
+            return []
+        path = f"/base/axi/pcie@120000/rp1/i2c@88000/{cls.world.model.split('_')[0]}@1a"
+        return [{"Model": cls.world.model, "Location": 2, "Rotation": 180, "Id": path, "Num": 0}]
+
+    @classmethod
+    def load_tuning_file(cls, tuning_file: str, dir: str | None = None) -> dict[str, Any]:
+        require(dir is None, "the tuning file is looked up in libcamera's own directories")
+        if tuning_file not in cls.world.tuning_files:
+            raise RuntimeError("Tuning file not found")
+        return dict(cls.world.tuning_files[tuning_file])
+
+    def __init__(self, camera_num: int = 0, tuning: dict[str, Any] | None = None) -> None:
+        require(not self.world.camera_open(), "the previous camera was not closed")
+        if not self.world.camera_present():
             raise RuntimeError("Camera __init__ sequence did not complete.")
-        self.camera_num = camera_num
+        self.camera_num, self.tuning = camera_num, tuning
+        self.sensor_hdr = self.world.sensor_hdr
         self.config: dict[str, Any] | None = None
         self.configured = self.started = self.closed = False
         self.outstanding = self.delivered = 0
         self.world.cameras.append(self)
 
+    @property
+    def camera_controls(self) -> dict[str, tuple[Any, Any, Any]]:
+        return {name: (0, 32, 0) for name in self.world.advertised_controls()}
+
     def create_video_configuration(
-        self, *, main: dict[str, Any], lores: dict[str, Any], controls: dict[str, Any]
+        self,
+        *,
+        main: dict[str, Any],
+        lores: dict[str, Any],
+        controls: dict[str, Any],
+        transform: FakeTransform,
     ) -> dict[str, Any]:
         require(main["format"] in MAIN_FORMATS, f"unknown main format {main['format']}")
         require(lores["format"] == "YUV420", "the Pi's lores stream must be YUV420")
         fits = all(small <= big for small, big in zip(lores["size"], main["size"], strict=True))
         require(fits, "lores must not be larger than main")
-        require(set(controls) <= {"FrameRate"}, f"unexpected controls {controls}")
-        return {"main": dict(main), "lores": dict(lores), "controls": dict(controls)}
+        require(isinstance(transform, FakeTransform), f"transform {transform!r} is no Transform")
+        return {
+            "main": dict(main),
+            "lores": dict(lores),
+            "controls": dict(controls),
+            "transform": transform,
+        }
 
     def configure(self, camera_config: dict[str, Any]) -> None:
         require(not self.started, "configure while running")
+        for name in camera_config["controls"]:
+            # FrameRate is Picamera2's name for FrameDurationLimits.
+            real = "FrameDurationLimits" if name == "FrameRate" else name
+            if real not in self.world.advertised_controls():
+                raise RuntimeError(f"Control {real} is not advertised by libcamera")
         self.config, self.configured = camera_config, True
 
     def start(self) -> None:
@@ -128,9 +233,16 @@ class FakePicamera2(Strict):
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> CameraWorld:
     state = CameraWorld()
-    module = types.ModuleType("picamera2")
-    module.Picamera2 = type("Picamera2", (FakePicamera2,), {"world": state})  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "picamera2", module)
+    modules = {
+        "picamera2": {"Picamera2": type("Picamera2", (FakePicamera2,), {"world": state})},
+        "picamera2.devices": {},
+        "picamera2.devices.imx708": {"IMX708": type("IMX708", (FakeIMX708,), {"world": state})},
+        "libcamera": {"Transform": FakeTransform},
+    }
+    for name, contents in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(contents)
+        monkeypatch.setitem(sys.modules, name, module)
     return state
 
 
@@ -163,7 +275,9 @@ def test_camera_is_configured_like_the_picamera2_examples(world: CameraWorld) ->
         "main": {"size": (1280, 720), "format": "RGB888"},
         "lores": {"size": (320, 240), "format": "YUV420"},
         "controls": {"FrameRate": 15},
+        "transform": FakeTransform(),
     }
+    assert world.cameras[0].tuning is None
 
 
 def test_camera_that_stops_delivering_is_reopened_and_time_keeps_going(
@@ -207,3 +321,117 @@ def test_lores_larger_than_main_is_a_configuration_error(world: CameraWorld) -> 
     with pytest.raises(ValueError, match="lores size"):
         PiCameraSource(size=(64, 48), lores_size=(320, 240))
     assert world.cameras == []
+
+
+def configured_camera(world: CameraWorld, **options: Any) -> FakePicamera2:
+    """Open the Pi camera through open_source, take one frame and return the fake camera."""
+    take(open_source("picamera2", size=(64, 48), lores_size=(32, 24), fps=15, **options), 1)
+    (camera,) = world.cameras
+    assert camera.closed
+    return camera
+
+
+def write_profile(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_upside_down_mount_is_turned_by_libcamera_not_in_software(world: CameraWorld) -> None:
+    camera = configured_camera(world, rotation=180)
+    assert camera.config["transform"] == FakeTransform(hflip=1, vflip=1)
+
+
+@pytest.mark.parametrize(
+    ("profile", "model"),
+    [
+        ("cm2.toml", "imx219"),
+        ("cm2-noir.toml", "imx219"),
+        ("cm3.toml", "imx708_wide"),
+        ("cm3-noir.toml", "imx708_wide_noir"),
+    ],
+)
+def test_each_shipped_profile_configures_its_camera_module(
+    world: CameraWorld, profile: str, model: str
+) -> None:
+    world.model = model
+    camera = configured_camera(world, profile=PROFILES / profile)
+    controls = tomllib.loads((PROFILES / profile).read_text())["controls"]
+    assert camera.config["controls"] == {"FrameRate": 15, **controls}
+
+
+def test_profile_tuning_file_is_loaded_by_name_and_given_to_the_camera(
+    world: CameraWorld,
+) -> None:
+    world.model = "imx219"
+    camera = configured_camera(world, profile=PROFILES / "cm2-noir.toml")
+    assert camera.tuning == world.tuning_files["imx219_noir.json"]
+
+
+def test_hdr_profile_turns_sensor_hdr_on_before_the_camera_opens(world: CameraWorld) -> None:
+    camera = configured_camera(world, profile=PROFILES / "cm3.toml")
+    assert camera.sensor_hdr is True
+
+
+def test_profile_without_hdr_turns_off_hdr_left_on_by_an_earlier_run(world: CameraWorld) -> None:
+    world.sensor_hdr = True
+    camera = configured_camera(world, profile=PROFILES / "cm3-noir.toml")
+    assert camera.sensor_hdr is False
+
+
+def test_without_a_profile_the_sensor_and_tuning_are_left_to_libcamera(
+    world: CameraWorld,
+) -> None:
+    world.sensor_hdr = True
+    camera = configured_camera(world)
+    assert (camera.sensor_hdr, camera.tuning) == (True, None)
+
+
+def test_hdr_profile_on_a_camera_module_2_is_a_profile_error_not_a_lost_camera(
+    world: CameraWorld,
+) -> None:
+    world.model = "imx219"
+    gaps: list[SourceGap] = []
+    source = open_source("picamera2", profile=PROFILES / "cm3.toml", on_gap=gaps.append)
+    with pytest.raises(CameraProfileError, match=r"cm3\.toml: sensor_hdr = true .* imx219"):
+        take(source, 1)
+    assert gaps == []
+    assert world.cameras == []
+
+
+def test_control_the_camera_lacks_is_a_profile_error_and_the_camera_is_closed(
+    world: CameraWorld, tmp_path: Path
+) -> None:
+    world.model = "imx219"
+    profile = write_profile(tmp_path / "focus.toml", "[controls]\nAfMode = 0\nLensPosition = 1.0")
+    with pytest.raises(CameraProfileError, match=r"focus\.toml: .*no control AfMode, LensPosition"):
+        take(open_source("picamera2", profile=profile), 1)
+    assert [camera.closed for camera in world.cameras] == [True]
+
+
+def test_tuning_file_libcamera_does_not_have_is_a_profile_error_naming_it(
+    world: CameraWorld, tmp_path: Path
+) -> None:
+    profile = write_profile(tmp_path / "odd.toml", 'tuning_file = "imx999.json"')
+    with pytest.raises(CameraProfileError, match=r"odd\.toml: tuning_file 'imx999\.json'"):
+        take(open_source("picamera2", profile=profile), 1)
+    assert world.cameras == []
+
+
+def test_reopened_camera_keeps_rotation_and_profile(world: CameraWorld) -> None:
+    world.missing_opens = 1
+    world.frames_before_unplug = 2
+    source = open_source(
+        "picamera2",
+        size=(64, 48),
+        lores_size=(32, 24),
+        initial_backoff_s=0.001,
+        rotation=180,
+        profile=PROFILES / "cm3.toml",
+    )
+    assert len(take(source, 5)) == 5
+    assert len(world.cameras) == 3
+    assert all(camera.sensor_hdr for camera in world.cameras)
+    configs = [camera.config for camera in world.cameras]
+    assert all(config == configs[0] for config in configs)
+    assert configs[0]["transform"] == FakeTransform(hflip=1, vflip=1)
+    assert configs[0]["controls"]["LensPosition"] == 0.7

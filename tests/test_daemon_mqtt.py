@@ -4,12 +4,15 @@ every stored clip is announced, and privacy mode can be switched on from the net
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 from daemon_support import make_device, write_scene_video
 from mosquitto import Mosquitto, Subscriber
+from test_button import FakeButton
 
 from edge.daemon.daemon import Daemon
 from edge.demo_scene import scene_frames
@@ -91,3 +94,34 @@ def test_privacy_mode_from_the_network_stops_recording(
     ):
         time.sleep(0.1)
     assert '"privacy.changed"' in (device.state / "ledger.jsonl").read_text()
+
+
+def test_a_press_of_the_gpio_button_rings_over_mqtt(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch
+) -> None:
+    module = types.ModuleType("gpiozero")
+    module.Button = FakeButton  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gpiozero", module)
+    FakeButton.made = []
+    device = make_device(
+        tmp_path, mqtt_section(mosquitto).replace("[mqtt]", "[camera]\nbutton_gpio = 17\n[mqtt]")
+    )
+    subscriber = Subscriber(mosquitto, [f"{PREFIX}/doorbell"])
+    pressed = threading.Event()
+
+    def frames():
+        for frame in scene_frames(3.0):
+            if frame.index == 5:
+                FakeButton.made[-1].press()
+                subscriber.wait_for(lambda m: bool(m), timeout=10)
+                pressed.set()
+            yield frame
+
+    try:
+        Daemon(device.config, frames=frames()).run()
+    finally:
+        subscriber.close()
+    assert pressed.is_set()
+    (ring,) = subscriber.on(f"{PREFIX}/doorbell")
+    validate_payload("doorbell", ring.payload)
+    assert FakeButton.made[-1].closed

@@ -3,11 +3,14 @@
 Use `open_source(spec)`; the individual sources are for tests and special wiring.
 """
 
+from edge.capture.camera_profile import CameraProfile, CameraProfileError, load_camera_profile
 from edge.capture.reopen import CaptureStats, ReopeningSource, SourceGap, SourceUnavailable
 from edge.capture.source import FrameSource, SourceLost
 from edge.capture.spec import SourceSpec, open_source, parse_source_spec
 
 __all__ = [
+    "CameraProfile",
+    "CameraProfileError",
     "CaptureStats",
     "FrameSource",
     "ReopeningSource",
@@ -15,6 +18,7 @@ __all__ = [
     "SourceLost",
     "SourceSpec",
     "SourceUnavailable",
+    "load_camera_profile",
     "open_source",
     "parse_source_spec",
 ]

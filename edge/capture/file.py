@@ -31,6 +31,7 @@ class FileSource:
         origin = stream.start_time
         step = 1 / float(stream.average_rate or 15)
         t = -step
+        offset = 0.0
         try:
             for index, decoded in enumerate(self._container.decode(stream)):
                 if decoded.pts is None:
@@ -38,7 +39,14 @@ class FileSource:
                 else:
                     if origin is None:
                         origin = decoded.pts
-                    t = float((decoded.pts - origin) * stream.time_base)
+                    since_origin = float((decoded.pts - origin) * stream.time_base) + offset
+                    if since_origin <= t:
+                        # The clock jumped back (recordings joined into one stream, a
+                        # timestamp wrap): carry on from here, or the rest would be
+                        # taken for frames already delivered and skipped.
+                        offset += t + step - since_origin
+                        since_origin = t + step
+                    t = since_origin
                 yield Frame(index=index, t=t, image=decoded.to_ndarray(format="bgr24"))
         except (OSError, av.FFmpegError) as exc:
             raise SourceLost(f"reading {self.path} failed: {exc}") from exc

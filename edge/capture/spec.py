@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Literal
 
 import cv2
 
+from edge.capture.camera_profile import load_camera_profile
 from edge.capture.file import FileSource
 from edge.capture.pi_camera import PiCameraSource
 from edge.capture.reopen import ReopeningSource, SourceGap
+from edge.capture.rotation import rotating_180
 from edge.capture.source import FrameSource
 from edge.capture.videocapture import VideoCaptureSource
 
@@ -54,19 +57,37 @@ def open_source(
     on_gap: Callable[[SourceGap], None] | None = None,
     initial_backoff_s: float = 0.5,
     max_backoff_s: float = 30.0,
+    rotation: int = 0,
+    profile: Path | None = None,
 ) -> ReopeningSource:
     """Open the camera named by `spec`; it is (re)opened lazily when first iterated.
 
     `size` and `fps` are requested from live cameras (a USB camera may pick the nearest
     mode it has); `lores_size` is only used by the Pi camera. `realtime` paces a file
-    at its recorded speed; live cameras pace themselves.
+    at its recorded speed; live cameras pace themselves. `rotation` 180 turns the picture
+    (by libcamera on the Pi, in software elsewhere). `profile` is a camera profile file
+    (`camera.profile`), read here so a bad one fails now; only the Pi camera takes one.
     """
     parsed = parse_source_spec(spec)
+    if rotation not in (0, 180):
+        raise ValueError(f"camera.rotation must be 0 or 180, not {rotation}")
+    if profile is not None and parsed.kind != "picamera2":
+        raise ValueError(
+            f"camera.profile ({profile}) is only for the picamera2 source, not {spec!r}; "
+            "remove it from [camera]"
+        )
     opener: Callable[[], FrameSource]
     max_attempts: int | None = None
     match parsed.kind:
         case "picamera2":
-            opener = partial(PiCameraSource, size=size, lores_size=lores_size, fps=fps)
+            opener = partial(
+                PiCameraSource,
+                size=size,
+                lores_size=lores_size,
+                fps=fps,
+                rotation=rotation,
+                profile=None if profile is None else load_camera_profile(profile),
+            )
         case "v4l2":
             opener = partial(VideoCaptureSource, parsed.target, cv2.CAP_V4L2, size=size, fps=fps)
         case "rtsp":
@@ -74,6 +95,8 @@ def open_source(
         case "file":
             opener = partial(FileSource, parsed.target)
             max_attempts = _FILE_ATTEMPTS
+    if rotation == 180 and parsed.kind != "picamera2":
+        opener = rotating_180(opener)
     return ReopeningSource(
         opener,
         spec,

@@ -1,7 +1,8 @@
 """`doorbell export CLIP_ID --identity KEYFILE --out OUT.mp4`: the owner's playable copy.
 
 Decrypting needs the owner key, and the export is recorded in the ledger with an
-owner-signed entry, like a share.
+owner-signed entry, like a share. `--salvage` also exports what authenticates of a
+segment a power cut left incomplete; the output line then says `truncated`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", "-o", required=True, type=Path, help="MP4 file to write")
     add_config_argument(parser)
     parser.add_argument("--purpose", help="why it is exported (kept in the ledger)")
+    parser.add_argument(
+        "--salvage",
+        action="store_true",
+        help="also recover the authenticated part of a segment cut off by a power cut",
+    )
     parser.set_defaults(func=_export)
 
 
@@ -49,15 +55,18 @@ def _export(args: argparse.Namespace) -> int:
     owner = load_owner_key(args, config)
     files = [(segment, segment_file(state_dir, segment)) for segment in segments]
     try:
-        result = export_segments(files, [owner.identity], args.out, _progress_bar())
+        result = export_segments(
+            files, [owner.identity], args.out, _progress_bar(), salvage=args.salvage
+        )
     except ExportError as exc:
         raise CommandError(str(exc)) from None
     for problem in result.problems:
         print(f"doorbell: warning: {problem}", file=sys.stderr)
     record_export(state_dir, owner, [clip.id], args.purpose)
+    truncated = "".join(f"; truncated: {note}" for note in result.truncated)
     print(
         f"{args.out}: {result.frames} frames, {result.duration_s:.1f} s, "
-        f"{result.segments_exported}/{len(segments)} segments"
+        f"{result.segments_exported}/{len(segments)} segments{truncated}"
     )
     return 0 if not result.problems else 2
 

@@ -14,6 +14,7 @@ incomplete tail, distinct from tampering.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -146,8 +147,16 @@ class Ledger:
             )
             signature = signer.sign(canonical_json(unsigned.signed_part()))
             entry = Entry(**{**unsigned.signed_part(), "sig": encode_signature(signature)})
-            _write_all(fd, entry.line() + b"\n")
-            os.fsync(fd)
+            end = os.fstat(fd).st_size
+            try:
+                _write_all(fd, entry.line() + b"\n")
+                os.fsync(fd)
+            except OSError:
+                # A full disk can take part of the line: take it back (truncating needs
+                # no space), so a failed append leaves no half line behind.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, end)
+                raise
         return entry
 
     def head(self) -> Head:

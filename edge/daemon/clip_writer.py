@@ -214,7 +214,10 @@ class ClipWriter:
         if clip_id is not None:
             try:
                 record = self._store.finish_clip(
-                    clip_id, faces_redacted=self._faces, truncated=True
+                    clip_id,
+                    faces_redacted=self._faces,
+                    truncated=True,
+                    events=self._hooks.stored(self._faces),
                 )
             except StorageError as close_exc:
                 log.error(
@@ -226,11 +229,11 @@ class ClipWriter:
                 self.status.clips.append(StoredClip(record, self._clip_start_t, self._clip_start_t))
                 self._hooks.after_stored(record)
         if full:
-            self._make_room()
+            self._make_room(keep=() if clip_id is None else (clip_id,))
 
-    def _make_room(self) -> None:
+    def _make_room(self, keep: tuple[str, ...]) -> None:
         try:
-            deleted = self._store.enforce_retention(disk_full=True)
+            deleted = self._store.enforce_retention(disk_full=True, keep=keep)
         except StorageError as exc:
             deleted = []
             log.error("retention failed: %s", exc)

@@ -7,7 +7,6 @@ model, motion, redaction, recorder, encoder, ledger, and MQTT when enabled.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import signal
 import threading
@@ -16,12 +15,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.button import DoorbellButton
 from edge.capture.reopen import SourceUnavailable
 from edge.capture.spec import open_source
 from edge.config import Config
 from edge.consent.device import DeviceAudit
 from edge.consent.intake import RequestIntake
 from edge.daemon.clip_writer import ClipHooks, ClipWriter, StoredClip
+from edge.daemon.ledger_writer import DaemonLedger
 from edge.daemon.notify import SystemdNotifier
 from edge.daemon.pipeline import Pipeline, PipelineStats
 from edge.encoder import EncoderSettings, H264SegmentEncoder
@@ -136,14 +137,19 @@ class Daemon:
 
     def _run_with(self, store: ClipStore) -> RunSummary:
         audit = DeviceAudit.for_store(store)
-        for entry in audit.catch_up(store):
-            log.info("ledger: recorded %s seq %d", entry.type, entry.seq)
+        self._ledger = DaemonLedger(audit, store)
+        self._ledger.catch_up()
         self._enforce_retention(store, audit)
         self._start_publisher(store, audit)
+        button = self._open_button()
         try:
             return self._record(store, audit)
         finally:
+            if button is not None:
+                button.close()
             self._record_privacy_changes(audit)
+            if self._ledger.behind:
+                self._ledger.catch_up()
             if self._publisher is not None:
                 self._publisher.notify()
                 if self._replay:
@@ -164,27 +170,30 @@ class Daemon:
         self._publisher.publish_privacy_mode(self._privacy_on)
         self._publisher.start()
 
+    def _open_button(self) -> DoorbellButton | None:
+        pin = self.config.camera.button_gpio
+        if pin is None:
+            return None
+
+        def pressed() -> None:
+            log.info("doorbell button pressed")
+            if self._publisher is not None:
+                self._publisher.publish_doorbell_press()
+
+        try:
+            return DoorbellButton(pin, pressed)
+        except Exception as exc:  # gpiozero has its own error types (BadPinFactory, ...)
+            log.error("doorbell button on GPIO %d unavailable: %s", pin, exc)
+            return None
+
     def _record(self, store: ClipStore, audit: DeviceAudit) -> RunSummary:
         config = self.config
-        frames = self._open_frames()
-        try:
-            first = next(frames)
-        except StopIteration:
-            raise DaemonError(f"{self._source_spec}: no frames") from None
-        except SourceUnavailable as exc:
-            raise DaemonError(f"{self._source_spec}: {exc}") from None
-        height, width = first.image.shape[:2]
-        origin_wall = (
-            time.time() - (time.monotonic() - first.t) if not self._replay else time.time()
-        )
-
-        def wall_time(t: float) -> float:
-            return origin_wall + (t - first.t)
-
+        wall_time = _WallClock(replay=self._replay)
         self._redactor = Redactor.from_config(config.privacy, config.faces)
-        motion = MotionDetector(
-            config.motion, (width, height), post_seconds=config.recording.post_seconds
-        )
+
+        def motion_for(size: tuple[int, int]) -> MotionDetector:
+            return MotionDetector(config.motion, size, post_seconds=config.recording.post_seconds)
+
         rec = config.recording
         recorder = Recorder(
             RecorderSettings(
@@ -205,13 +214,14 @@ class Daemon:
             started=lambda trigger_wall: clip_started(self._zones(), self._peak_score),
             stored=lambda faces: clip_finished(self._zones(), self._take_peak()),
             after_stored=lambda record: self._after_stored(store, audit, record),
+            deleted=lambda deletion: self._ledger.clip_deleted(deletion),
         )
         writer = ClipWriter(
             store, encoder, wall_time, hooks, frame_interval=1.0 / config.camera.fps
         )
         pipeline = Pipeline(
-            itertools.chain([first], frames),
-            motion,
+            wall_time.observe(self._open_frames()),
+            motion_for,
             self._redactor,
             recorder,
             writer,
@@ -229,13 +239,16 @@ class Daemon:
         finally:
             self._notifier.stopping()
             restore()
-        if pipeline.failure is not None:
-            raise DaemonError(f"pipeline failed: {pipeline.failure}") from pipeline.failure
+        failure = pipeline.failure
+        if isinstance(failure, SourceUnavailable | ImportError):
+            raise DaemonError(f"{self._source_spec}: {failure}") from failure
+        if failure is not None:
+            raise DaemonError(f"pipeline failed: {failure}") from failure
         redaction = self._redactor.stats
         return RunSummary(
             stats=stats,
             clips=writer.status.clips,
-            first_t=first.t,
+            first_t=pipeline.first_t,
             fail_closed=redaction.fail_closed,
             faces_redacted=redaction.faces,
             storage_full=writer.status.storage_full,
@@ -264,12 +277,19 @@ class Daemon:
         if self._frames is not None:
             return iter(self._frames)
         camera = self.config.camera
-        source = open_source(
-            self._source_spec,
-            size=(camera.width, camera.height),
-            fps=camera.fps,
-            realtime=self._realtime,
-        )
+        # A replayed file stands in for the camera; the camera's own settings don't apply.
+        configured = self._source_spec == camera.source
+        try:
+            source = open_source(
+                self._source_spec,
+                size=(camera.width, camera.height),
+                fps=camera.fps,
+                realtime=self._realtime,
+                rotation=camera.rotation if configured else 0,
+                profile=camera.profile if configured else None,
+            )
+        except ValueError as exc:
+            raise DaemonError(str(exc)) from None
         return iter(_closing(source))
 
     def _zones(self) -> list[int]:
@@ -287,7 +307,7 @@ class Daemon:
         return peak
 
     def _after_stored(self, store: ClipStore, audit: DeviceAudit, record: ClipRecord) -> None:
-        audit.clip_stored(record, store.segments(record.id))
+        self._ledger.clip_stored(record)
         if self._publisher is not None:
             self._publisher.notify()
 
@@ -304,7 +324,7 @@ class Daemon:
         with self._lock:
             changes, self._privacy_changes = self._privacy_changes, []
         for on, source in changes:
-            audit.privacy_changed(on, source)
+            self._ledger.privacy_changed(on, source)
 
     def _enforce_retention(self, store: ClipStore, audit: DeviceAudit) -> None:
         self._next_retention = time.monotonic() + RETENTION_INTERVAL_S
@@ -319,7 +339,9 @@ class Daemon:
             return
         for deletion in deletions:
             log.info("retention deleted clip %s (%s)", deletion.clip_id, deletion.reason)
-            audit.clip_deleted(deletion)
+            self._ledger.clip_deleted(deletion)
+        if self._ledger.behind:
+            self._ledger.catch_up()
 
     def _health(self, store: ClipStore, audit: DeviceAudit) -> Health:
         pipeline, redactor = self._pipeline, self._redactor
@@ -366,6 +388,27 @@ class Daemon:
                 signal.signal(sig, handler)
 
         return restore
+
+
+class _WallClock:
+    """Maps frame times to Unix time. A live camera's times are monotonic-clock seconds; a
+    replayed file's start at its first frame, which is taken to be now."""
+
+    def __init__(self, replay: bool) -> None:
+        self._replay = replay
+        self._offset: float | None = None
+
+    def observe(self, frames: Iterable[Frame]) -> Iterator[Frame]:
+        """Pass frames through, anchoring the clock on the first."""
+        for frame in frames:
+            if self._offset is None:
+                now = time.time() if self._replay else time.time() - time.monotonic()
+                self._offset = now - frame.t if self._replay else now
+            yield frame
+
+    def __call__(self, t: float) -> float:
+        assert self._offset is not None, "no frame seen yet"
+        return self._offset + t
 
 
 def _closing(source: Any) -> Iterable[Frame]:

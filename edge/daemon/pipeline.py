@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from edge.daemon.clip_writer import ClipWriter
+from edge.encoder import to_i420
 from edge.frame import Frame
 from edge.motion import MotionDetector, MotionResult
 from edge.recorder import Action, Recorder, RecorderState, Write
@@ -188,7 +189,9 @@ class Pipeline:
             if redacted is None:
                 continue
             self._faces[redacted.index] = redacted.faces_count
-            self._emit(self._recorder.feed(redacted.frame, motion.active))
+            # From here on frames wait (pre-roll, queues) as I420: half the memory of BGR.
+            stored = Frame(redacted.index, redacted.t, to_i420(redacted.image))
+            self._emit(self._recorder.feed(stored, motion.active))
         self._emit(self._recorder.stop())
 
     def _motion_at_size(self, frame: Frame) -> MotionDetector:
@@ -223,13 +226,14 @@ class Pipeline:
             self._writer.close()
 
     def _put(self, q: queue.Queue[object], item: object, force: bool = False) -> bool:
-        """Block until there is room; give up on stop unless `force` (end markers, clips)."""
+        """Block until there is room; give up on stop unless `force` (end markers, clips),
+        and always once a thread has failed, since its queue may have no reader left."""
         while True:
             try:
                 q.put(item, timeout=_POLL_S)
                 return True
             except queue.Full:
-                if self._stop.is_set() and not force:
+                if self.failure is not None or (self._stop.is_set() and not force):
                     return False
 
     @property

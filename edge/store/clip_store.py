@@ -8,10 +8,11 @@ thread uses its own `Outbox` on the same file.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -81,8 +82,14 @@ class ClipStore:
         try:
             make_dirs_durable(state_dir)
             device_key = load_or_create(state_dir)
+            read_only = bool(os.statvfs(state_dir).f_flag & os.ST_RDONLY)
         except OSError as exc:
             raise StorageError(f"cannot use state directory {state_dir}: {exc}") from exc
+        if read_only:
+            # SQLite would only say "unable to open database file".
+            raise StorageError(
+                f"cannot use state directory {state_dir}: its filesystem is read-only"
+            )
         parsed = [parse_recipient(text) for text in recipients]
         store = cls(storage, parsed, device_key, events, clock)
         store.repair_actions = tuple(store.repair())
@@ -189,11 +196,12 @@ class ClipStore:
         return closed
 
     def enforce_retention(
-        self, now: float | None = None, *, disk_full: bool = False
+        self, now: float | None = None, *, disk_full: bool = False, keep: Collection[str] = ()
     ) -> list[Deletion]:
         """Apply `retention_days`, `max_bytes` and `min_free_bytes`; returns the deletions.
 
-        Call periodically, and with `disk_full=True` after a `StorageFullError`.
+        Call periodically, and with `disk_full=True` after a `StorageFullError`, with the
+        clip that error cut short in `keep`.
         """
         try:
             return retention.enforce(
@@ -203,6 +211,7 @@ class ClipStore:
                 self._clock() if now is None else now,
                 self._events.clip_deleted,
                 disk_full=disk_full,
+                keep=keep,
             )
         except sqlite3.Error as exc:
             raise storage_error(exc, "cannot apply retention") from None

@@ -5,7 +5,9 @@ Rules (from `storage`), each with the reason recorded: clips older than `retenti
 (`quota`); then while the filesystem of the state directory has less than
 `min_free_bytes` available (`free_space`). A clip in progress is never deleted. After a
 write failed with ENOSPC the daemon calls again with `disk_full=True`, which deletes at
-least the oldest finished clip (`free_space`) even when the rules are met.
+least the oldest finished clip (`free_space`) even when the rules are met, but never a
+clip in `keep` (the one the full disk just cut short: deleting the newest evidence to
+make room for the next clip, which the full disk would cut short again, frees nothing).
 
 Each deletion is first committed (row kept as `deleted` with time and reason, its events
 in the outbox in the same transaction), then the files go. A power cut in between leaves
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -64,6 +66,7 @@ def enforce(
     deleted_events: EventBuilder,
     *,
     disk_full: bool = False,
+    keep: Collection[str] = (),
     available: Callable[[Path], int] = free_bytes,
 ) -> list[Deletion]:
     """Apply the retention rules once; returns the deletions made, oldest first."""
@@ -71,6 +74,8 @@ def enforce(
     used = sum(clip.bytes for clip in list_clips(conn, ("in_progress", "complete", "truncated")))
     deletions: list[Deletion] = []
     for clip in list_clips(conn, ("complete", "truncated")):
+        if clip.id in keep:
+            continue
         if clip.started_at < cutoff:
             reason = "retention"
         elif used > policy.max_bytes:

@@ -1,0 +1,309 @@
+"""Storage faults under the whole daemon: a disk that fills up mid-clip, a disk full of
+other data, a state directory that vanishes, and one that is read-only.
+
+The disk is a real 4 MiB tmpfs (`small_fs`, needs root; skipped where mounting is not
+allowed). Visitors are the demo scene at half size, so the clips are big enough to fill
+it quickly and the replays stay fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from daemon_support import make_device
+from mosquitto import Mosquitto, Subscriber
+
+from edge.cli import main
+from edge.config import Config, parse_config
+from edge.config.models import StorageConfig
+from edge.consent import entries
+from edge.consent.device import DeviceAudit
+from edge.consent.ledger import Ledger
+from edge.consent.signing import DeviceSigner
+from edge.consent.state_audit import audit_state_dir
+from edge.daemon.clip_writer import ClipWriter
+from edge.daemon.daemon import Daemon
+from edge.daemon.ledger_writer import DaemonLedger
+from edge.demo_scene import scene_frames
+from edge.encoder import H264SegmentEncoder
+from edge.frame import Frame
+from edge.owner_key import OwnerKey
+from edge.recorder import ClipStart, SegmentStart, Write
+from edge.store import (
+    ClipStore,
+    DeviceKey,
+    StoreEvents,
+    read_clips,
+    read_segments,
+    segment_file,
+)
+from edge.vault import X25519Identity, decrypt_bytes
+
+FPS = 15
+# The scene: the visitor comes into the motion zone at 4 s and is at the door by 8 s.
+ARRIVAL = slice(45, 165)
+SHORT_ARRIVAL = slice(75, 165)
+
+
+@pytest.fixture(scope="module")
+def scene() -> list[np.ndarray]:
+    return [
+        cv2.resize(frame.image, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        for frame in scene_frames(11.0)
+    ]
+
+
+def visits(scene: list[np.ndarray], arrivals: list[slice]) -> Iterator[Frame]:
+    """One visitor per slice, each followed by an empty porch until the clip has ended."""
+    empty = scene[ARRIVAL.start]
+    images = [image for a in arrivals for image in [empty] * 15 + scene[a] + [empty] * 120]
+    for index, image in enumerate(images):
+        yield Frame(index, index / FPS, image)
+
+
+def device_on(root: Path, state: Path, extra: str = "") -> tuple[Config, Path, OwnerKey]:
+    """A device whose state directory is `state`; clips are big (crf 15) and the motion
+    background quick to forget a visitor who left, so visits make separate clips."""
+    device = make_device(root)
+    text = (
+        device.config_path.read_text()
+        .replace(f'path = "{device.state}"', f'path = "{state}"\nmin_free_bytes = 0')
+        .replace("[motion]\n", "[motion]\nbackground_seconds = 0.2\n")
+        + "[recording]\ncrf = 15\n"
+        + extra
+    )
+    device.config_path.write_text(text)
+    return parse_config(text), device.config_path, device.owner
+
+
+def assert_index_and_files_agree(config: Config) -> None:
+    with ClipStore.open(config.storage, config.owner.recipients, events=StoreEvents()) as store:
+        assert store.repair_actions == ()
+    assert not list(Path(config.storage.path).rglob("*.partial"))
+
+
+def assert_ledger_verifies(config: Config) -> None:
+    result = audit_state_dir(Path(config.storage.path), config.owner.signing_keys)
+    assert result.ok, (result.chain.problem, result.index_findings, result.chain.torn_tail_bytes)
+
+
+def decrypts_to_video(config: Config, owner: OwnerKey, clip_id: str) -> int:
+    """Frames in the clip's finished segments, each decrypted with the owner key."""
+    state = Path(config.storage.path)
+    frames = 0
+    for segment in read_segments(state, clip_id):
+        plain = decrypt_bytes([owner.identity], segment_file(state, segment).read_bytes())
+        with av.open(io.BytesIO(plain), format="mp4") as container:
+            frames += sum(1 for p in container.demux(video=0) if p.size)
+    return frames
+
+
+def test_disk_filling_mid_clip_closes_it_frees_the_oldest_clip_and_recording_resumes(
+    tmp_path: Path, small_fs: Path, scene: list[np.ndarray]
+) -> None:
+    config, _path, owner = device_on(tmp_path, small_fs / "state")
+    frames = visits(scene, [ARRIVAL, SHORT_ARRIVAL, SHORT_ARRIVAL])
+
+    summary = Daemon(config, frames=frames).run()
+
+    assert not summary.storage_full
+    first, cut, resumed = (clip.record for clip in summary.clips)
+    assert [first.status, cut.status, resumed.status] == ["complete", "truncated", "complete"]
+    clips = {clip.id: clip for clip in read_clips(small_fs / "state", include_deleted=True)}
+    assert (clips[first.id].status, clips[first.id].delete_reason) == ("deleted", "free_space")
+    # The segments written before the disk filled are kept, whole and decryptable.
+    assert cut.segments >= 1 and decrypts_to_video(config, owner, cut.id) >= cut.segments * 30
+    assert decrypts_to_video(config, owner, resumed.id) > 0
+    assert_index_and_files_agree(config)
+    assert_ledger_verifies(config)
+    deleted = [e.body for e in Ledger.in_state_dir(small_fs / "state").entries()]
+    assert {"clip": first.id, "reason": "free_space"} in deleted
+
+
+def write_video(path: Path, images: list[np.ndarray]) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(FPS))
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "crf": "18"}
+        for image in images:
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def test_disk_full_of_other_data_stops_recording_keeps_mqtt_and_the_replay_exits_0(
+    tmp_path: Path, small_fs: Path, scene: list[np.ndarray], mosquitto: Mosquitto
+) -> None:
+    state = small_fs / "state"
+    mqtt = f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {mosquitto.port}\n'
+    config, config_path, _owner = device_on(tmp_path, state, mqtt)
+    with ClipStore.open(config.storage, config.owner.recipients, events=StoreEvents()):
+        pass
+    # Someone else's file leaves room for the index and the ledger, not for a segment.
+    (small_fs / "other-data").write_bytes(bytes(shutil.disk_usage(small_fs).free - 150_000))
+    empty = scene[ARRIVAL.start]
+    video = write_video(tmp_path / "visit.mp4", [empty] * 15 + scene[ARRIVAL] + [empty] * 75)
+    watcher = Subscriber(mosquitto, ["doorbell/test/#"])
+    try:
+        replay = subprocess.run(
+            [sys.executable, "-m", "edge", "replay", str(video), "--config", str(config_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert replay.returncode == 0, replay.stderr
+        summary = json.loads(replay.stdout)
+        assert summary["storage_full"] is True
+        assert "nothing left to delete: recording stops" in replay.stderr
+        # The clip the full disk cut short is kept (not deleted to make room) and reported.
+        assert [c["status"] for c in summary["clips"]] == ["truncated"], replay.stderr
+        clip_id = summary["clips"][0]["id"]
+        assert [c.id for c in read_clips(state)] == [clip_id]
+        assert watcher.wait_for(lambda m: any(x.topic.endswith("/clips/stored") for x in m), 10)
+        assert json.loads(watcher.on("doorbell/test/clips/stored")[-1].payload)["id"] == clip_id
+        # MQTT kept working after recording stopped: motion ended, then offline at exit.
+        assert [m.payload for m in watcher.on("doorbell/test/motion")][-2:] == [b"ON", b"OFF"]
+        assert watcher.on("doorbell/test/availability")[-1].payload == b"offline"
+    finally:
+        watcher.close()
+    assert_index_and_files_agree(config)
+    assert_ledger_verifies(config)
+
+
+def test_state_directory_vanishing_mid_clip_is_logged_not_fatal_and_repaired_at_restart(
+    tmp_path: Path, scene: list[np.ndarray], caplog: pytest.LogCaptureFixture
+) -> None:
+    state = tmp_path / "state"
+    config, _path, owner = device_on(tmp_path, state)
+
+    def frames() -> Iterator[Frame]:
+        for frame in visits(scene, [ARRIVAL, SHORT_ARRIVAL]):
+            if frame.index == 80:  # the first visitor is being recorded
+                shutil.rmtree(state)
+            yield frame
+
+    summary = Daemon(config, frames=frames()).run()
+
+    first, second = (clip.record for clip in summary.clips)
+    assert first.status == "truncated"
+    assert "No such file or directory" in caplog.text
+    # The second visit went to a new state directory; a restart finds it and adds it back.
+    with ClipStore.open(config.storage, config.owner.recipients, events=StoreEvents()) as store:
+        assert any(f"clip {second.id}: folder without index row" in a for a in store.repair_actions)
+        assert [c.id for c in store.clips()] == [second.id]
+    assert decrypts_to_video(config, owner, second.id) > 0
+    assert_index_and_files_agree(config)
+
+
+def test_read_only_state_directory_is_one_clear_error_line(
+    tmp_path: Path, small_fs: Path, scene: list[np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, config_path, _owner = device_on(tmp_path, small_fs / "state")
+    with ClipStore.open(config.storage, config.owner.recipients, events=StoreEvents()):
+        pass
+    video = write_video(tmp_path / "porch.mp4", [scene[45]] * 8)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    try:
+        assert main(["replay", str(video), "--config", str(config_path)]) == 1
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "read-only" in err and "Traceback" not in err
+
+
+def fill(filesystem: Path) -> None:
+    """Take every free byte of `filesystem`."""
+    with (filesystem / "filler").open("wb", buffering=0) as filler, contextlib.suppress(OSError):
+        while True:
+            filler.write(bytes(4096))
+
+
+def test_ledger_append_that_runs_out_of_space_leaves_no_half_line(small_fs: Path) -> None:
+    signer = DeviceSigner(DeviceKey(Ed25519PrivateKey.generate()))
+    ledger = Ledger(small_fs / "ledger.jsonl")
+    body = entries.privacy_changed(True, "mqtt")
+    # End the file near the end of a page, so the next line spills onto a page that a
+    # full tmpfs cannot give: the write then stops part way.
+    ledger.append(signer, entries.PRIVACY_CHANGED, body)
+    while ledger.path.stat().st_size % 4096 <= 3000:
+        ledger.append(signer, entries.PRIVACY_CHANGED, body)
+    head, size = ledger.head(), ledger.path.stat().st_size
+    fill(small_fs)
+
+    with pytest.raises(OSError) as caught:
+        ledger.append(signer, entries.PRIVACY_CHANGED, {**body, "source": "x" * 3000})
+
+    assert caught.value.errno == errno.ENOSPC
+    assert (ledger.head(), ledger.path.stat().st_size) == (head, size)
+    assert ledger.path.read_bytes().endswith(b"\n")
+
+
+def test_daemon_ledger_catches_up_after_appends_failed_on_a_full_disk(small_fs: Path) -> None:
+    owner = X25519Identity.generate()
+    storage = StorageConfig(path=small_fs / "state", min_free_bytes=0)
+    with ClipStore.open(storage, [str(owner.recipient)], events=StoreEvents()) as store:
+        audit = DeviceAudit.for_store(store)
+        ledger = DaemonLedger(audit, store)
+        ledger.catch_up()
+        kept, dropped = store.start_clip(), store.start_clip()
+        for clip_id in (kept, dropped):
+            with store.open_segment(clip_id) as writer:
+                writer.write(os.urandom(1000))
+        records = [store.finish_clip(clip_id) for clip_id in (kept, dropped)]
+        fill(small_fs)
+
+        ledger.clip_stored(records[0])  # the disk is full: logged, not raised
+        assert ledger.behind
+        (small_fs / "filler").unlink()
+        ledger.clip_deleted(store.delete_clip(dropped, "owner"))
+        ledger.clip_stored(records[0])  # the catch-up already recorded it: not again
+
+        assert not ledger.behind
+    recorded = [(e.type, e.body["clip"]) for e in Ledger.in_state_dir(storage.path).entries()]
+    assert sorted(recorded) == sorted(
+        [(entries.CLIP_STORED, kept), (entries.CLIP_DELETED, dropped)]
+    )
+    assert audit_state_dir(storage.path, ()).ok
+
+
+def test_next_segment_file_is_created_only_after_the_previous_one_is_finished(
+    tmp_path: Path, scene: list[np.ndarray]
+) -> None:
+    # A cut between the two must not leave a finished segment named `.partial`.
+    owner = X25519Identity.generate()
+    storage = StorageConfig(path=tmp_path / "state")
+    with ClipStore.open(storage, [str(owner.recipient)], events=StoreEvents()) as store:
+        writer = ClipWriter(store, H264SegmentEncoder(), time_of)
+        writer.apply(ClipStart(0.0, 0.0))
+        writer.apply(SegmentStart(0, 0.0))
+        for index in range(30):
+            writer.apply(Write(Frame(index, index / FPS, scene[index])))
+        writer.apply(SegmentStart(1, 30 / FPS))
+
+        files = sorted(p.name for p in (tmp_path / "state" / "clips").rglob("*.mp4.age*"))
+        assert files == ["0.mp4.age"]
+        writer.apply(Write(Frame(30, 30 / FPS, scene[30])))
+        files = sorted(p.name for p in (tmp_path / "state" / "clips").rglob("*.mp4.age*"))
+        assert files == ["0.mp4.age", "1.mp4.age.partial"]
+        writer.close()
+
+
+def time_of(t: float) -> float:
+    return 1_800_000_000.0 + t
