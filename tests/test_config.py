@@ -168,3 +168,19 @@ def test_config_schema_is_json_with_every_section(capsys: pytest.CaptureFixture)
         "owner",
         "mqtt",
     }
+
+
+def test_camera_profile_with_a_non_pi_source_is_refused() -> None:
+    (problem,) = problems_of('[camera]\nsource = "v4l2:/dev/video0"\nprofile = "/etc/x.toml"\n')
+    assert problem.startswith("camera: profile is for the picamera2 source only")
+
+
+def test_config_check_reports_a_broken_camera_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    profile = tmp_path / "cm3.toml"
+    profile.write_text("[controls]\nWarpDrive = 9\n")
+    path = tmp_path / "doorbell.toml"
+    path.write_text(f'[camera]\nprofile = "{profile}"\n[owner]\nrecipients = ["{RECIPIENT}"]\n')
+    assert main(["config", "check", str(path)]) == 1
+    assert "camera.profile" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from edge.capture.camera_profile import CameraProfileError, load_camera_profile
 from edge.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from edge.config.example import render_example
 from edge.config.models import Config
@@ -35,6 +36,12 @@ def _check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    if config.camera.profile is not None:
+        try:
+            load_camera_profile(config.camera.profile)
+        except CameraProfileError as exc:
+            print(f"{args.file}: camera.profile: {exc}", file=sys.stderr)
+            return 1
     if not config.owner.recipients:
         print(
             f"{args.file}: owner.recipients is empty: clips could not be encrypted to anyone "

@@ -92,6 +92,14 @@ class CameraConfig(Section):
         json_schema_extra={"example": "/etc/doorbell/camera/cm3.toml"},
     )
 
+    @model_validator(mode="after")
+    def _profile_needs_the_pi_camera(self) -> CameraConfig:
+        if self.profile is not None and self.source != "picamera2":
+            raise ValueError(
+                f"profile is for the picamera2 source only, not {self.source!r}; remove it"
+            )
+        return self
+
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: str) -> str:
