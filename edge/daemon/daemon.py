@@ -114,6 +114,7 @@ class Daemon:
         self._publisher: Publisher | None = None
         self._pipeline: Pipeline | None = None
         self._redactor: Redactor | None = None
+        self._writer: ClipWriter | None = None
         self._peak_score = 0.0
         self._next_retention = 0.0
         self._lock = threading.Lock()
@@ -219,6 +220,7 @@ class Daemon:
         writer = ClipWriter(
             store, encoder, wall_time, hooks, frame_interval=1.0 / config.camera.fps
         )
+        self._writer = writer
         pipeline = Pipeline(
             wall_time.observe(self._open_frames()),
             motion_for,
@@ -359,7 +361,14 @@ class Daemon:
             ledger_head=LedgerHead(seq=head.seq, hash=head.hash),
             started_monotonic=self._started,
             interval_s=self.config.mqtt.health_interval_s,
+            recording_stopped=self._recording_stopped(),
         )
+
+    def _recording_stopped(self) -> str | None:
+        status = self._writer.status if self._writer is not None else None
+        if status is None or not status.storage_full:
+            return None
+        return f"disk full and no clip left to delete ({status.storage_error})"[:300]
 
     def _wait_for_outbox(self, store: ClipStore) -> None:
         outbox = Outbox(store.state_dir)

@@ -55,6 +55,7 @@ def build_health(
     ledger_head: LedgerHead | None,
     started_monotonic: float,
     interval_s: float,
+    recording_stopped: str | None = None,
     thermal_root: Path = THERMAL_ROOT,
     now: datetime | None = None,
 ) -> Health:
@@ -74,6 +75,7 @@ def build_health(
         cpu_temp_c=read_cpu_temperature(thermal_root),
         ledger_head=ledger_head,
         privacy_mode=privacy_mode,
+        recording_stopped=recording_stopped,
     )
 
 

@@ -187,6 +187,12 @@ class Health(Payload):
     cpu_temp_c: float | None = Field(default=None, ge=-60.0, le=150.0, allow_inf_nan=False)
     ledger_head: LedgerHead | None = None
     privacy_mode: bool
+    recording_stopped: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Why recording has stopped (a full disk with nothing left to delete, "
+        "a storage fault); null while the device can record",
+    )
 
 
 JSON_MODELS: dict[str, type[Payload]] = {
