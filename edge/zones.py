@@ -15,6 +15,10 @@ Polygon = Sequence[tuple[float, float]] | Sequence[Sequence[float]]
 
 # Sub-pixel precision of vertex coordinates handed to cv2.fillPoly (1/256 px).
 _SHIFT = 8
+# Polygons are drawn on a canvas this much larger on every side, then cropped: OpenCV
+# clips lines at the image border and can drop the first pixel inside it, which would
+# leave a polygon's tip on the frame edge uncovered.
+_PAD = 2
 
 
 def polygon_mask(polygons: Sequence[Polygon], width: int, height: int) -> np.ndarray:
@@ -28,16 +32,16 @@ def polygon_mask(polygons: Sequence[Polygon], width: int, height: int) -> np.nda
     """
     if width < 1 or height < 1:
         raise ValueError(f"mask size must be positive, got {width}x{height}")
-    mask = np.zeros((height, width), np.uint8)
     if not polygons:
-        return mask.astype(bool)
+        return np.zeros((height, width), bool)
+    mask = np.zeros((height + 2 * _PAD, width + 2 * _PAD), np.uint8)
     scale = np.array([width, height], np.float64)
     for polygon in polygons:
         points = np.asarray(polygon, np.float64)
         if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
             raise ValueError(f"a polygon needs at least 3 [x, y] points, got {points.tolist()}")
         # fillPoly samples pixel centres, which sit at u + 0.5 in edge coordinates.
-        centred = points * scale - 0.5
+        centred = points * scale - 0.5 + _PAD
         fixed = np.round(centred * (1 << _SHIFT)).astype(np.int32)
         cv2.fillPoly(mask, [fixed], 1, lineType=cv2.LINE_8, shift=_SHIFT)
         # fillPoly leaves out pixels along some edges and at sharp tips; the outline
@@ -46,4 +50,4 @@ def polygon_mask(polygons: Sequence[Polygon], width: int, height: int) -> np.nda
     # A pixel whose centre lies outside an edge can still be partly covered: it is
     # within one pixel of the outline, so one pixel of growth takes it in.
     grown = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-    return grown.astype(bool)
+    return grown[_PAD : _PAD + height, _PAD : _PAD + width].astype(bool)
