@@ -24,7 +24,7 @@ import pytest
 from daemon_support import make_device
 from mosquitto import Mosquitto, Subscriber, password_line
 
-from edge.config import parse_config
+from edge.config import Config, parse_config
 from edge.daemon import daemon as daemon_module
 from edge.daemon.daemon import Daemon
 from edge.demo_scene import scene_frames
@@ -185,3 +185,30 @@ def test_long_outages_at_camera_speed_lose_no_clip_event(
         time.sleep(max(0.0, started + frames / FPS - time.monotonic()))
 
     record_through_outages(tmp_path, scene, plan, camera_speed)
+
+
+def test_state_changed_just_before_stopping_is_published_before_offline(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    # A clip's motion OFF comes moments before a replay (or SIGTERM) stops the link; lost,
+    # the broker would keep "motion ON" retained until the next motion after a restart.
+    config = Config.model_validate(
+        {"device": {"id": "test"}, "mqtt": {"enabled": True, "port": mosquitto.port}}
+        | {"storage": {"path": str(tmp_path / "state")}}
+    )
+    watcher = Subscriber(mosquitto, [f"{PREFIX}/motion", f"{PREFIX}/availability"])
+    publisher = Publisher(config, backoff=Backoff(0.05, 0.4))
+    publisher.start()
+    try:
+        publisher.publish_motion(True)
+        assert watcher.wait_for(lambda m: bool(watcher.on(f"{PREFIX}/motion")), 10)
+        publisher.publish_motion(False)
+        publisher.stop()
+        assert watcher.wait_for(lambda m: bool(watcher.on(f"{PREFIX}/availability")), 10)
+        assert watcher.wait_for(
+            lambda m: watcher.on(f"{PREFIX}/availability")[-1].payload == b"offline", 10
+        )
+        assert [m.payload for m in watcher.on(f"{PREFIX}/motion")] == [b"ON", b"OFF"]
+    finally:
+        publisher.stop()
+        watcher.close()

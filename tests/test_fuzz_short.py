@@ -23,10 +23,10 @@ def run_fuzzer(name: str, seconds: float) -> str:
 
 
 def test_mutated_age_files_raise_only_vault_errors_and_release_no_unauthenticated_byte() -> None:
-    out = run_fuzzer("fuzz_vault.py", 8)
+    out = run_fuzzer("fuzz_vault.py", 6)
     assert "no failure" in out and "PayloadError" in out and "HeaderError" in out
 
 
 def test_mqtt_commands_and_config_files_from_outside_cannot_crash_or_unpause() -> None:
-    out = run_fuzzer("fuzz_inbound.py", 10)
+    out = run_fuzzer("fuzz_inbound.py", 8)
     assert "no failure" in out and "never off" in out and "ConfigError" in out

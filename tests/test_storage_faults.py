@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from daemon_support import make_device
-from mosquitto import Mosquitto, Subscriber
+from mosquitto import Mosquitto, Received, Subscriber
 
 from edge.cli import main
 from edge.config import Config, parse_config
@@ -148,39 +147,60 @@ def write_video(path: Path, images: list[np.ndarray]) -> Path:
     return path
 
 
-def test_disk_full_of_other_data_stops_recording_keeps_mqtt_and_the_replay_exits_0(
-    tmp_path: Path, small_fs: Path, scene: list[np.ndarray], mosquitto: Mosquitto
+def test_disk_full_of_other_data_stops_recording_says_why_and_keeps_serving_mqtt(
+    tmp_path: Path,
+    small_fs: Path,
+    scene: list[np.ndarray],
+    mosquitto: Mosquitto,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     state = small_fs / "state"
-    mqtt = f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {mosquitto.port}\n'
-    config, config_path, _owner = device_on(tmp_path, state, mqtt)
+    mqtt = (
+        f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {mosquitto.port}\n'
+        "health_interval_s = 5\n"
+    )
+    config, _path, _owner = device_on(tmp_path, state, mqtt)
     with ClipStore.open(config.storage, config.owner.recipients, events=StoreEvents()):
         pass
     # Someone else's file leaves room for the index and the ledger, not for a segment.
     (small_fs / "other-data").write_bytes(bytes(shutil.disk_usage(small_fs).free - 150_000))
-    empty = scene[ARRIVAL.start]
-    video = write_video(tmp_path / "visit.mp4", [empty] * 15 + scene[ARRIVAL] + [empty] * 75)
     watcher = Subscriber(mosquitto, ["doorbell/test/#"])
+
+    def health_says_why(messages: list[Received]) -> bool:
+        health = [m for m in messages if m.topic == "doorbell/test/health"]
+        return bool(health) and bool(json.loads(health[-1].payload)["recording_stopped"])
+
+    def frames() -> Iterator[Frame]:
+        empty = scene[ARRIVAL.start]
+        images = [empty] * 15 + scene[ARRIVAL]
+        for index, image in enumerate(images):
+            yield Frame(index, index / FPS, image)
+        # Recording has stopped by now; the device keeps serving MQTT and says why.
+        assert watcher.wait_for(health_says_why, 15)
+        for index in range(len(images), len(images) + 120):
+            yield Frame(index, index / FPS, empty)
+
     try:
-        replay = subprocess.run(
-            [sys.executable, "-m", "edge", "replay", str(video), "--config", str(config_path)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert replay.returncode == 0, replay.stderr
-        summary = json.loads(replay.stdout)
-        assert summary["storage_full"] is True
-        assert "nothing left to delete: recording stops" in replay.stderr
+        summary = Daemon(config, frames=frames()).run()
+
+        assert summary.storage_full
+        assert "nothing left to delete: recording stops" in caplog.text
         # The clip the full disk cut short is kept (not deleted to make room) and reported.
-        assert [c["status"] for c in summary["clips"]] == ["truncated"], replay.stderr
-        clip_id = summary["clips"][0]["id"]
+        assert [c.record.status for c in summary.clips] == ["truncated"]
+        clip_id = summary.clips[0].record.id
         assert [c.id for c in read_clips(state)] == [clip_id]
         assert watcher.wait_for(lambda m: any(x.topic.endswith("/clips/stored") for x in m), 10)
         assert json.loads(watcher.on("doorbell/test/clips/stored")[-1].payload)["id"] == clip_id
-        # MQTT kept working after recording stopped: motion ended, then offline at exit.
+        why = json.loads(watcher.on("doorbell/test/health")[-1].payload)["recording_stopped"]
+        assert "disk full" in why
+        # Motion kept being reported after recording stopped; offline at the end.
+        assert watcher.wait_for(
+            lambda m: (
+                [x.payload for x in m if x.topic.endswith("/availability")][-1:] == [b"offline"]
+            ),
+            10,
+        )
         assert [m.payload for m in watcher.on("doorbell/test/motion")][-2:] == [b"ON", b"OFF"]
-        assert watcher.on("doorbell/test/availability")[-1].payload == b"offline"
     finally:
         watcher.close()
     assert_index_and_files_agree(config)
