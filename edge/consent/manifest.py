@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edge.consent.canonical import canonical_json, sha256_hex
 from edge.consent.signing import Signer, encode_signature, signature_is_valid
+from edge.strict_json import loads_strict
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "doorbell-share/1"
@@ -106,18 +107,5 @@ def render_manifest(manifest: dict[str, Any]) -> bytes:
 
 def load_manifest(data: bytes) -> tuple[dict[str, Any], Manifest]:
     """Parse `manifest.json` strictly (no duplicate keys, no floats, no unknown fields)."""
-    raw = json.loads(data, object_pairs_hook=_no_duplicates, parse_float=_no_float)
+    raw = loads_strict(data, fractions=False)
     return raw, Manifest.model_validate(raw)
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r} in manifest")
-        result[key] = value
-    return result
-
-
-def _no_float(text: str) -> Any:
-    raise ValueError(f"a number with a fraction ({text}) cannot be in a manifest")

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from edge.events import topics
 from edge.events.rate_limit import RateLimit, TokenBucket
 from edge.events.topics import Topics
+from edge.strict_json import loads_strict
 
 log = logging.getLogger(__name__)
 
@@ -170,20 +171,8 @@ class CommandRouter:
 
 def _strict_json_object(text: str) -> dict[str, Any]:
     """Parse JSON refusing duplicate keys, NaN/Infinity and anything but an object."""
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                raise ValueError(f"duplicate key {key[:40]!r}")
-            result[key] = value
-        return result
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not allowed")
-
     try:
-        value = json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
+        value = loads_strict(text)
     except RecursionError:
         raise ValueError("nested too deeply") from None
     except json.JSONDecodeError as exc:
