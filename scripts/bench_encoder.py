@@ -24,7 +24,7 @@ import av
 import cv2
 import numpy as np
 
-from edge.encoder import EncoderSettings, H264SegmentEncoder, MemoryOutput
+from edge.device.encoder import EncoderSettings, H264SegmentEncoder, MemoryOutput
 
 DEFAULT_CLIP = (
     Path(__file__).resolve().parents[2] / "shared" / "testdata" / "clips" / "visitor_approach.mp4"

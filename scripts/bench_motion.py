@@ -23,9 +23,9 @@ import av
 import cv2
 import numpy as np
 
-from edge.config.models import MotionConfig
-from edge.frame import Frame
-from edge.motion import MotionDetector, small_gray, work_size
+from edge.core.config.models import MotionConfig
+from edge.device.frame import Frame
+from edge.device.motion import MotionDetector, small_gray, work_size
 
 DEFAULT_CLIP = (
     Path(__file__).resolve().parents[1].parent
@@ -99,7 +99,7 @@ def downscale_methods(size: tuple[int, int]) -> dict[str, Callable[[np.ndarray],
         )
 
     return {
-        "edge.motion.small_gray (used)": lambda im: small_gray(im, size),
+        "edge.device.motion.small_gray (used)": lambda im: small_gray(im, size),
         "cvtColor full + resize AREA": lambda im: cv2.resize(
             cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), size, interpolation=cv2.INTER_AREA
         ),

@@ -22,10 +22,10 @@ import av
 import cv2
 import numpy as np
 
-from edge.config.models import FacesConfig, MotionConfig, PrivacyConfig, RecordingConfig
-from edge.frame import Frame
-from edge.motion import MotionDetector
-from edge.redact import Redactor
+from edge.core.config.models import FacesConfig, MotionConfig, PrivacyConfig, RecordingConfig
+from edge.device.frame import Frame
+from edge.device.motion import MotionDetector
+from edge.device.redact import Redactor
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from edge.vault import Sink, X25519Identity, open_reader, open_writer
+from edge.core.vault import Sink, X25519Identity, open_reader, open_writer
 
 
 class DiscardingSink:

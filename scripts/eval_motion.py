@@ -24,9 +24,9 @@ import av
 import cv2
 import numpy as np
 
-from edge.config.models import MotionConfig
-from edge.frame import Frame
-from edge.motion import MotionDetector, MotionResult
+from edge.core.config.models import MotionConfig
+from edge.device.frame import Frame
+from edge.device.motion import MotionDetector, MotionResult
 
 DEFAULT_CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "clips"
 

@@ -26,12 +26,12 @@ from pathlib import Path
 import av
 import cv2
 
-from edge.config.models import FacesConfig, MotionConfig, PrivacyConfig, RecordingConfig
-from edge.encoder import EncoderSettings, H264SegmentEncoder, MemoryOutput
-from edge.frame import Frame
-from edge.motion import MotionDetector
-from edge.recorder import ClipEnd, ClipStart, Recorder, RecorderSettings, SegmentStart, Write
-from edge.redact import Redactor
+from edge.core.config.models import FacesConfig, MotionConfig, PrivacyConfig, RecordingConfig
+from edge.device.encoder import EncoderSettings, H264SegmentEncoder, MemoryOutput
+from edge.device.frame import Frame
+from edge.device.motion import MotionDetector
+from edge.device.recorder import ClipEnd, ClipStart, Recorder, RecorderSettings, SegmentStart, Write
+from edge.device.redact import Redactor
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BUCKETS = ("<24", "24-48", "48-96", ">96")

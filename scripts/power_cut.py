@@ -46,18 +46,20 @@ import cv2
 import numpy as np
 
 from edge.cli import main as doorbell
-from edge.config import Config, parse_config
-from edge.consent.ledger import Ledger
-from edge.consent.state_audit import audit_state_dir
-from edge.daemon.daemon import Daemon
-from edge.demo_scene import FPS, MOTION_ZONE, PUBLIC_AREA, scene_frames
-from edge.export import complete_fragments, salvage_segment
-from edge.owner_key import OwnerKey
-from edge.store import ClipStore, StoreEvents, read_clips, read_segments
-from edge.store.index import ON_DISK_STATES
-from edge.store.layout import parse_segment_name
-from edge.vault import decrypt_bytes
-from edge.vault.stream import SEALED_CHUNK_SIZE
+from edge.core.config import Config, parse_config
+from edge.core.log.ledger import Ledger
+from edge.core.store.index import ON_DISK_STATES
+from edge.core.store.layout import parse_segment_name
+from edge.core.store.reading import read_clips, read_segments
+from edge.core.vault import decrypt_bytes
+from edge.core.vault.stream import SEALED_CHUNK_SIZE
+from edge.device.daemon.daemon import Daemon
+from edge.device.demo_scene import FPS, MOTION_ZONE, PUBLIC_AREA, scene_frames
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
+from edge.owner.export import complete_fragments, salvage_segment
+from edge.owner.owner_key import OwnerKey
+from edge.owner.state_audit import audit_state_dir
 
 
 @dataclass

@@ -37,13 +37,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.config import parse_config
-from edge.daemon import daemon as daemon_module
-from edge.daemon.daemon import Daemon
-from edge.demo_scene import FPS, MOTION_ZONE, PUBLIC_AREA, scene_frames
-from edge.frame import Frame
-from edge.owner_key import OwnerKey
-from edge.store import read_clips
+from edge.core.config import parse_config
+from edge.core.store.reading import read_clips
+from edge.device.daemon import daemon as daemon_module
+from edge.device.daemon.daemon import Daemon
+from edge.device.demo_scene import FPS, MOTION_ZONE, PUBLIC_AREA, scene_frames
+from edge.device.frame import Frame
+from edge.owner.owner_key import OwnerKey
 
 # The demo scene: the visitor enters the walkway at 4 s and is at the door by 8 s.
 ARRIVAL = slice(45, 165)

@@ -10,9 +10,9 @@ from pathlib import Path
 import av
 import cv2
 
-from edge.config import Config, parse_config
-from edge.demo_scene import FPS, MOTION_ZONE, PUBLIC_AREA, scene_frames
-from edge.owner_key import OwnerKey
+from edge.core.config import Config, parse_config
+from edge.device.demo_scene import FPS, MOTION_ZONE, PUBLIC_AREA, scene_frames
+from edge.owner.owner_key import OwnerKey
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,15 @@ import pytest
 from daemon_support import make_device
 from mosquitto import Mosquitto, Subscriber, password_line
 
-from edge.config import Config, parse_config
-from edge.daemon import daemon as daemon_module
-from edge.daemon.daemon import Daemon
-from edge.demo_scene import scene_frames
-from edge.events import Backoff, Publisher
-from edge.frame import Frame
-from edge.store import Outbox, read_clips
+from edge.core.config import Config, parse_config
+from edge.core.mqtt.connection import Backoff
+from edge.core.store.outbox import Outbox
+from edge.core.store.reading import read_clips
+from edge.device.daemon import daemon as daemon_module
+from edge.device.daemon.daemon import Daemon
+from edge.device.demo_scene import scene_frames
+from edge.device.events.publisher import Publisher
+from edge.device.frame import Frame
 
 FPS = 15
 PREFIX = "doorbell/test"

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import pytest
 
-from edge.button import DoorbellButton
+from edge.device.button import DoorbellButton
 
 
 class FakeButton:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.capture import (
+from edge.device.capture import (
     ReopeningSource,
     SourceGap,
     SourceSpec,
@@ -28,8 +28,8 @@ from edge.capture import (
     open_source,
     parse_source_spec,
 )
-from edge.capture.file import FileSource
-from edge.capture.videocapture import VideoCaptureSource
+from edge.device.capture.file import FileSource
+from edge.device.capture.videocapture import VideoCaptureSource
 
 CLIPS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "clips"
 WIDTH, HEIGHT = 160, 120

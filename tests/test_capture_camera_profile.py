@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.capture import open_source
-from edge.capture.camera_profile import CameraProfileError, load_camera_profile
+from edge.device.capture import open_source
+from edge.device.capture.camera_profile import CameraProfileError, load_camera_profile
 
 SHIPPED = sorted(
     (Path(__file__).resolve().parents[1] / "firmware_configs" / "camera").glob("*.toml")

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge.capture import SourceGap, open_source
-from edge.capture.camera_profile import CameraProfileError
-from edge.capture.pi_camera import PiCameraSource
+from edge.device.capture import SourceGap, open_source
+from edge.device.capture.camera_profile import CameraProfileError
+from edge.device.capture.pi_camera import PiCameraSource
 
 FRAME_NS = 100_000_000  # 10 fps
 BUFFERS = 4

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
-from edge.config.models import StorageConfig
-from edge.store import ClipStore, StoreEvents
-from edge.vault import X25519Identity
+from edge.core.config.models import StorageConfig
+from edge.core.vault import X25519Identity
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
 
 START = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
-from edge.owner_key import OwnerKey
-from edge.vault import X25519Identity, encrypt_bytes, parse_recipient
-from edge.vault.stream import CHUNK_SIZE
+from edge.core.vault import X25519Identity, encrypt_bytes, parse_recipient
+from edge.core.vault.stream import CHUNK_SIZE
+from edge.owner.owner_key import OwnerKey
 
 PASSPHRASE = b"correct horse battery staple"
 DATA = os.urandom(2 * CHUNK_SIZE + 123)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
-from edge.config import ConfigError, load_config, parse_config
-from edge.config.example import render_example
+from edge.core.config import ConfigError, load_config, parse_config
+from edge.core.config.example import render_example
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"

@@ -15,11 +15,11 @@ import pytest
 from daemon_support import Device, make_device
 
 from edge.cli import main
-from edge.demo_scene import scene_frames
-from edge.faces.centerface import CenterFace
-from edge.faces.model import ModelError
-from edge.store import read_clips, read_segments, segment_file
-from edge.vault import decrypt_bytes
+from edge.core.store.reading import read_clips, read_segments, segment_file
+from edge.core.vault import decrypt_bytes
+from edge.device.demo_scene import scene_frames
+from edge.device.faces.centerface import CenterFace
+from edge.device.faces.model import ModelError
 
 # The privacy mask covers the top 30 % (the street); "fill" makes it one flat colour.
 STREET = 0.3

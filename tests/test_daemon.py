@@ -17,11 +17,11 @@ import pytest
 from daemon_support import make_device, write_scene_video
 
 from edge.cli import main
-from edge.daemon.daemon import Daemon, DaemonError
-from edge.demo_scene import scene_frames
-from edge.faces.centerface import CenterFace
-from edge.faces.model import ModelError
-from edge.store import read_clips, read_segments, segment_file
+from edge.core.store.reading import read_clips, read_segments, segment_file
+from edge.device.daemon.daemon import Daemon, DaemonError
+from edge.device.demo_scene import scene_frames
+from edge.device.faces.centerface import CenterFace
+from edge.device.faces.model import ModelError
 
 
 @pytest.fixture(scope="module")

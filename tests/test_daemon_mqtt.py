@@ -14,10 +14,11 @@ from daemon_support import make_device, write_scene_video
 from mosquitto import Mosquitto, Subscriber
 from test_button import FakeButton
 
-from edge.daemon.daemon import Daemon
-from edge.demo_scene import scene_frames
-from edge.events import find_image_data, validate_payload
-from edge.store import read_clips
+from edge.core.mqtt.schemas import validate_payload
+from edge.core.store.reading import read_clips
+from edge.device.daemon.daemon import Daemon
+from edge.device.demo_scene import scene_frames
+from edge.device.events.image_guard import find_image_data
 
 PREFIX = "doorbell/test"
 

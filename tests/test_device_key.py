@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.store import StorageError, parse_public_key, segment_message, verify
-from edge.store.device_key import load_or_create
+from edge.core.keytext import parse_public_key, verify
+from edge.core.store.errors import StorageError
+from edge.core.store.segment_signature import segment_message
+from edge.device.store.device_key import load_or_create
 
 
 def _mode(path: Path) -> int:

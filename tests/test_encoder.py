@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from edge.encoder import (
+from edge.device.encoder import (
     TIME_BASE,
     EncoderError,
     EncoderSettings,

@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config.models import FacesConfig, PrivacyConfig
-from edge.faces.centerface import CenterFace
-from edge.faces.finder import FaceFinder
-from edge.faces.model import ModelError, verified_model_path
-from edge.frame import Frame
-from edge.redact import Redactor
+from edge.core.config.models import FacesConfig, PrivacyConfig
+from edge.device.faces.centerface import CenterFace
+from edge.device.faces.finder import FaceFinder
+from edge.device.faces.model import ModelError, verified_model_path
+from edge.device.frame import Frame
+from edge.device.redact import Redactor
 
 data = pytest.importorskip(
     "skimage.data", reason="scikit-image provides the face photograph these tests use"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.faces.changes import SHRINK, changed_bounds, open_cells
-from edge.faces.finder import crop_region, head_zones, scan_region
-from edge.frame import Box
+from edge.device.faces.changes import SHRINK, changed_bounds, open_cells
+from edge.device.faces.finder import crop_region, head_zones, scan_region
+from edge.device.frame import Box
 
 
 def test_scan_skips_what_is_public_but_keeps_context_around_the_rest() -> None:

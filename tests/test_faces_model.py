@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.faces.model import MODELS_DIR, ModelError, read_manifest, verified_model_path
+from edge.device.faces.model import MODELS_DIR, ModelError, read_manifest, verified_model_path
 
 ENTRY = """
 [tiny]

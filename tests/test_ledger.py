@@ -12,17 +12,16 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.consent import entries
-from edge.consent.audit import ChainReport, verify_lines
-from edge.consent.canonical import canonical_json
-from edge.consent.ledger import GENESIS, Head, Ledger, line_hash
-from edge.consent.signing import DeviceSigner
-from edge.owner_key import OwnerKey
-from edge.store import DeviceKey
+from edge.core.log import entries
+from edge.core.log.audit import ChainReport, verify_lines
+from edge.core.log.canonical import canonical_json
+from edge.core.log.ledger import GENESIS, Head, Ledger, line_hash
+from edge.device.store.device_key import DeviceKey
+from edge.owner.owner_key import OwnerKey
 
 
-def device_key() -> DeviceSigner:
-    return DeviceSigner(DeviceKey(Ed25519PrivateKey.generate()))
+def device_key() -> DeviceKey:
+    return DeviceKey(Ed25519PrivateKey.generate())
 
 
 DEVICE = device_key()
@@ -231,7 +230,7 @@ def test_next_append_drops_a_torn_tail_and_logs_it(
     ledger = five_entry_ledger(tmp_path)
     with ledger.path.open("ab") as file:
         file.write(b'{"actor":"dev')
-    with caplog.at_level(logging.WARNING, logger="edge.consent.ledger"):
+    with caplog.at_level(logging.WARNING, logger="edge.core.log.ledger"):
         entry = ledger.append(DEVICE, entries.PRIVACY_CHANGED, entries.privacy_changed(True, "x"))
     assert entry.seq == 6
     assert "dropped a torn last line of 13 bytes" in caplog.text

@@ -11,13 +11,14 @@ import pytest
 from test_share_support import Device, make_device, record_clip
 
 from edge.cli import main
-from edge.config.models import StorageConfig
-from edge.consent import entries
-from edge.consent.device import DeviceAudit
-from edge.consent.exports import record_export
-from edge.consent.ledger import Ledger
-from edge.events.schemas import LedgerHead
-from edge.store import ClipStore, StoreEvents
+from edge.core.config.models import StorageConfig
+from edge.core.log import entries
+from edge.core.log.ledger import Ledger
+from edge.core.mqtt.schemas import LedgerHead
+from edge.device.consent.device_audit import DeviceAudit
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
+from edge.owner.export_log import record_export
 
 
 @pytest.fixture

@@ -22,8 +22,10 @@ import pytest
 from mosquitto import HOST, MOSQUITTO, Mosquitto, Subscriber, TlsFiles, password_line
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.config.models import Config
-from edge.events import Backoff, Publisher, topics
+from edge.core.config.models import Config
+from edge.core.mqtt import topics
+from edge.core.mqtt.connection import Backoff
+from edge.device.events.publisher import Publisher
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "firmware_configs" / "mosquitto" / "doorbell.conf"

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config.models import MotionConfig
-from edge.frame import Frame
-from edge.motion import MotionDetector, MotionResult
+from edge.core.config.models import MotionConfig
+from edge.device.frame import Frame
+from edge.device.motion import MotionDetector, MotionResult
 
 W, H = 640, 360
 FPS = 15

@@ -12,9 +12,9 @@ from pathlib import Path
 import av
 import pytest
 
-from edge.config.models import MotionConfig
-from edge.frame import Frame
-from edge.motion import MotionDetector, MotionResult
+from edge.core.config.models import MotionConfig
+from edge.device.frame import Frame
+from edge.device.motion import MotionDetector, MotionResult
 
 CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "clips"
 

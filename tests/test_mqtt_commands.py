@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 from mosquitto import Mosquitto, Subscriber, device_config
 
-from edge.events import Backoff, CommandRouter, Publisher, Topics
-from edge.events.commands import MAX_INBOUND_BYTES
-from edge.events.rate_limit import RateLimit
+from edge.core.mqtt.connection import Backoff
+from edge.core.mqtt.topics import Topics
+from edge.device.events.commands import MAX_INBOUND_BYTES, CommandRouter
+from edge.device.events.publisher import Publisher
+from edge.device.events.rate_limit import RateLimit
 
 NAMES = Topics("doorbell/front")
 PRIVACY_SET = "doorbell/front/privacy/set"

@@ -8,9 +8,12 @@ from pathlib import Path
 
 from mosquitto import Mosquitto, Subscriber, device_config
 
-from edge.config.models import DeviceConfig
-from edge.events import Backoff, Publisher, Topics, find_image_data
-from edge.events.discovery import discovery_messages
+from edge.core.config.models import DeviceConfig
+from edge.core.mqtt.connection import Backoff
+from edge.core.mqtt.topics import Topics
+from edge.device.events.discovery import discovery_messages
+from edge.device.events.image_guard import find_image_data
+from edge.device.events.publisher import Publisher
 
 NAMES = Topics("doorbell/front")
 

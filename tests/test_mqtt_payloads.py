@@ -15,29 +15,28 @@ from pathlib import Path
 import pytest
 from mosquitto import Mosquitto, Subscriber, device_config
 
-from edge.config.models import Config
-from edge.consent.requests import parse_request
-from edge.events import (
-    Backoff,
+from edge.core.config.models import Config
+from edge.core.mqtt.connection import Backoff
+from edge.core.mqtt.schemas import (
+    JSON_MODELS,
     ClipStored,
     DoorbellPress,
     LedgerHead,
     PayloadError,
-    PipelineCounters,
-    Publisher,
     RequestStatus,
-    build_health,
-    find_image_data,
     outbox_event,
-    read_cpu_temperature,
     validate_payload,
 )
-from edge.events.clip_events import clip_finished, clip_started, store_events
-from edge.events.discovery import COMPONENTS
-from edge.events.schemas import JSON_MODELS
-from edge.store import ClipStore, Outbox, enqueue_events
-from edge.store.index import connect, transaction
-from edge.vault import X25519Identity
+from edge.core.requests import parse_request
+from edge.core.store.index import connect, transaction
+from edge.core.store.outbox import Outbox, enqueue_events
+from edge.core.vault import X25519Identity
+from edge.device.events.clip_events import clip_finished, clip_started, store_events
+from edge.device.events.discovery import COMPONENTS
+from edge.device.events.health import PipelineCounters, build_health, read_cpu_temperature
+from edge.device.events.image_guard import find_image_data
+from edge.device.events.publisher import Publisher
+from edge.device.store.clip_store import ClipStore
 
 PREFIX = "doorbell/front"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + os.urandom(200)
@@ -165,7 +164,7 @@ def test_publisher_refuses_and_skips_outbox_rows_that_could_carry_images(
     subscriber = Subscriber(mosquitto, ["#"])
     config = device_config(mosquitto, state, discovery=False)
     publisher = Publisher(config, lambda: Outbox(state), backoff=Backoff(0.05, 0.3))
-    with caplog.at_level(logging.ERROR, logger="edge.events.publisher"):
+    with caplog.at_level(logging.ERROR, logger="edge.device.events.publisher"):
         publisher.start()
         try:
             assert subscriber.wait_for(lambda m: any(x.topic.endswith("clips/stored") for x in m))

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from mosquitto import Mosquitto, Received, Subscriber, device_config
 
-from edge.config.models import Config
-from edge.events import Backoff, Publisher
-from edge.events.clip_events import clip_finished, clip_started, store_events
-from edge.store import ClipStore, Outbox
-from edge.vault import X25519Identity
+from edge.core.config.models import Config
+from edge.core.mqtt.connection import Backoff
+from edge.core.store.outbox import Outbox
+from edge.core.vault import X25519Identity
+from edge.device.events.clip_events import clip_finished, clip_started, store_events
+from edge.device.events.publisher import Publisher
+from edge.device.store.clip_store import ClipStore
 
 PREFIX = "doorbell/front"
 
@@ -213,8 +215,8 @@ def test_doorbell_press_is_published_as_a_home_assistant_event(
 DEVICE_SCRIPT = """
 import sys, time
 from pathlib import Path
-from edge.config.models import Config
-from edge.events import Publisher
+from edge.core.config.models import Config
+from edge.device.events.publisher import Publisher
 config = Config.model_validate_json(sys.argv[1])
 publisher = Publisher(config)
 publisher.start()

@@ -12,8 +12,9 @@ import pytest
 from conftest import BROKER_PASSWORD, BROKER_USER
 from mosquitto import Mosquitto, Subscriber, TlsFiles, device_config, make_tls_files
 
-from edge.config.models import Config
-from edge.events import Backoff, Publisher
+from edge.core.config.models import Config
+from edge.core.mqtt.connection import Backoff
+from edge.device.events.publisher import Publisher
 
 
 def tls_config(
@@ -73,7 +74,7 @@ def test_wrong_password_is_reported_clearly_and_once(
 ) -> None:
     config = tls_config(mosquitto_tls, tmp_path, tls_files.ca_cert, "wrong password")
     publisher = Publisher(config, backoff=Backoff(0.05, 0.1))
-    with caplog.at_level(logging.ERROR, logger="edge.events.publisher"):
+    with caplog.at_level(logging.ERROR, logger="edge.device.events.publisher"):
         publisher.start()
         try:
             error = wait_for_error(publisher)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from edge.daemon.notify import SystemdNotifier
+from edge.device.daemon.notify import SystemdNotifier
 
 
 def test_ready_watchdog_and_status_arrive_on_the_notify_socket(tmp_path: Path) -> None:

@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from edge.owner_key import (
+from edge.core.keytext import parse_public_key, verify
+from edge.core.vault import X25519Identity, decrypt_bytes, encrypt_bytes, parse_recipient
+from edge.owner.owner_key import (
     NotAKeyFileError,
     OwnerKey,
     PassphraseRequiredError,
     WrongPassphraseError,
     load_identities,
-    parse_signing_public,
-    verify_owner_signature,
 )
-from edge.vault import X25519Identity, decrypt_bytes, encrypt_bytes, parse_recipient
 
 # Key files in tests use a small scrypt work factor so they stay fast; the default is 18.
 FAST = 10
@@ -35,16 +34,14 @@ def key() -> OwnerKey:
 def test_public_halves_have_the_config_forms(key: OwnerKey) -> None:
     assert parse_recipient(key.recipient) == key.identity.recipient
     assert key.signing_public.startswith("ed25519:")
-    parse_signing_public(key.signing_public)
+    parse_public_key(key.signing_public)
 
 
 def test_signatures_verify_with_the_public_text_only(key: OwnerKey) -> None:
     signature = key.sign(b"share clip 42")
-    assert verify_owner_signature(key.signing_public, b"share clip 42", signature)
-    assert not verify_owner_signature(key.signing_public, b"share clip 43", signature)
-    assert not verify_owner_signature(
-        OwnerKey.generate().signing_public, b"share clip 42", signature
-    )
+    assert verify(key.signing_public, b"share clip 42", signature)
+    assert not verify(key.signing_public, b"share clip 43", signature)
+    assert not verify(OwnerKey.generate().signing_public, b"share clip 42", signature)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +49,7 @@ def test_signatures_verify_with_the_public_text_only(key: OwnerKey) -> None:
 )
 def test_malformed_signing_public_keys_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
-        parse_signing_public(text)
+        parse_public_key(text)
 
 
 @pytest.mark.parametrize("passphrase", [None, PASSPHRASE])
@@ -62,7 +59,7 @@ def test_saved_key_loads_back(tmp_path: Path, key: OwnerKey, passphrase: bytes |
     loaded = OwnerKey.load(path, passphrase)
     assert loaded.recipient == key.recipient
     assert loaded.signing_public == key.signing_public
-    assert verify_owner_signature(key.signing_public, b"m", loaded.sign(b"m"))
+    assert verify(key.signing_public, b"m", loaded.sign(b"m"))
 
 
 @pytest.mark.parametrize("passphrase", [None, PASSPHRASE])

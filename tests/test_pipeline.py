@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 from daemon_support import make_device
 
-from edge.daemon.clip_writer import ClipWriter
-from edge.daemon.pipeline import Pipeline
-from edge.encoder import EncoderSettings, H264SegmentEncoder
-from edge.events.clip_events import store_events
-from edge.frame import Frame
-from edge.motion import MotionDetector
-from edge.recorder import Recorder, RecorderSettings
-from edge.redact import Redactor
-from edge.store import ClipStore
+from edge.device.daemon.clip_writer import ClipWriter
+from edge.device.daemon.pipeline import Pipeline
+from edge.device.encoder import EncoderSettings, H264SegmentEncoder
+from edge.device.events.clip_events import store_events
+from edge.device.frame import Frame
+from edge.device.motion import MotionDetector
+from edge.device.recorder import Recorder, RecorderSettings
+from edge.device.redact import Redactor
+from edge.device.store.clip_store import ClipStore
 
 
 def run_with_timeout(pipeline: Pipeline, seconds: float = 60.0) -> None:

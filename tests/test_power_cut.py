@@ -18,11 +18,13 @@ import pytest
 from daemon_support import Device, make_device
 
 from edge.cli import main
-from edge.demo_scene import scene_frames
-from edge.encoder import H264SegmentEncoder, MemoryOutput
-from edge.export import complete_fragments, salvage_segment
-from edge.store import ClipStore, StoreEvents, read_segments, segment_file
-from edge.vault.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE
+from edge.core.store.reading import read_segments, segment_file
+from edge.core.vault.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE
+from edge.device.demo_scene import scene_frames
+from edge.device.encoder import H264SegmentEncoder, MemoryOutput
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
+from edge.owner.export import complete_fragments, salvage_segment
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -33,8 +35,9 @@ FRAMES = 30
 _RECORDER = """
 import os, signal, sys
 from pathlib import Path
-from edge.config import load_config
-from edge.store import ClipStore, StoreEvents
+from edge.core.config import load_config
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
 config = load_config(sys.argv[1])
 cut = int(sys.argv[2])
 first_data, second_data = Path(sys.argv[3]).read_bytes(), Path(sys.argv[4]).read_bytes()

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.frame import Frame
-from edge.preroll import PreRoll
+from edge.device.frame import Frame
+from edge.device.preroll import PreRoll
 
 PIXEL = np.zeros((1, 1, 3), np.uint8)
 

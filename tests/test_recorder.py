@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.frame import Frame
-from edge.recorder import (
+from edge.device.frame import Frame
+from edge.device.recorder import (
     Action,
     ClipEnd,
     ClipEndReason,

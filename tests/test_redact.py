@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config.models import FacesConfig, PrivacyConfig
-from edge.faces.model import MODELS_DIR
-from edge.frame import Box, Frame
-from edge.redact import Redactor
+from edge.core.config.models import FacesConfig, PrivacyConfig
+from edge.device.faces.model import MODELS_DIR
+from edge.device.frame import Box, Frame
+from edge.device.redact import Redactor
 
 W, H = 640, 360
 STREET = [(0.0, 0.0), (1.0, 0.0), (1.0, 0.25), (0.0, 0.25)]

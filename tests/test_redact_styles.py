@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.redact.styles import MaskedArea, clip_box, obscure_rect, obscured
-from edge.zones import polygon_mask
+from edge.device.redact.styles import MaskedArea, clip_box, obscure_rect, obscured
+from edge.device.zones import polygon_mask
 
 
 def detailed_image(h: int = 360, w: int = 640, seed: int = 1) -> np.ndarray:

@@ -12,13 +12,13 @@ import pytest
 from test_share_support import Device, make_device, record_clip
 
 from edge.cli import main
-from edge.consent import entries
-from edge.consent.intake import RequestIntake, RequestRefusedError
-from edge.consent.ledger import Ledger
-from edge.consent.requests import InvalidRequestError, open_book, parse_request
-from edge.consent.state_audit import audit_state_dir
-from edge.owner_key import OwnerKey
-from edge.store import Outbox
+from edge.core.log import entries
+from edge.core.log.ledger import Ledger
+from edge.core.requests import InvalidRequestError, open_book, parse_request
+from edge.core.store.outbox import Outbox
+from edge.device.consent.intake import RequestIntake, RequestRefusedError
+from edge.owner.owner_key import OwnerKey
+from edge.owner.state_audit import audit_state_dir
 
 RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 

@@ -16,10 +16,11 @@ from mosquitto import Mosquitto, Subscriber, device_config
 from test_share_support import Device, make_device, record_clip
 
 from edge.cli import main
-from edge.consent.intake import RequestIntake
-from edge.consent.ledger import Ledger
-from edge.events import Backoff, Publisher
-from edge.store import Outbox
+from edge.core.log.ledger import Ledger
+from edge.core.mqtt.connection import Backoff
+from edge.core.store.outbox import Outbox
+from edge.device.consent.intake import RequestIntake
+from edge.device.events.publisher import Publisher
 
 pytestmark = pytest.mark.skipif(
     shutil.which("age") is None or shutil.which("ffprobe") is None,

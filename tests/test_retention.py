@@ -8,18 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from edge.config.models import StorageConfig
-from edge.store import (
-    ClipRecord,
-    ClipStore,
-    Outbox,
-    SegmentRecord,
-    StorageError,
-    StoreEvents,
-    retention,
-)
-from edge.store.index import connect
-from edge.vault import X25519Identity
+from edge.core.config.models import StorageConfig
+from edge.core.store.errors import StorageError
+from edge.core.store.index import ClipRecord, SegmentRecord, connect
+from edge.core.store.outbox import Outbox
+from edge.core.vault import X25519Identity
+from edge.device.store import retention
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
 
 DAY = 86_400.0
 NOW = 1_800_000_000.0

@@ -14,15 +14,16 @@ import pytest
 from test_share_support import Device, make_device, record_clip
 
 from edge.cli import main
-from edge.consent import entries
-from edge.consent.canonical import canonical_json, sha256_hex
-from edge.consent.ledger import Ledger
-from edge.consent.manifest import sign_manifest
-from edge.consent.package_verify import verify_package
-from edge.consent.state_audit import audit_state_dir
-from edge.owner_key import OwnerKey
-from edge.store.device_key import segment_message, verify
-from edge.vault import parse_identities
+from edge.core.keytext import verify
+from edge.core.log import entries
+from edge.core.log.canonical import canonical_json, sha256_hex
+from edge.core.log.ledger import Ledger
+from edge.core.store.segment_signature import segment_message
+from edge.core.vault import parse_identities
+from edge.owner.manifest import sign_manifest
+from edge.owner.owner_key import OwnerKey
+from edge.owner.package_verify import verify_package
+from edge.owner.state_audit import audit_state_dir
 
 pytestmark = pytest.mark.skipif(
     shutil.which("age") is None or shutil.which("ffprobe") is None,

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.config.models import StorageConfig
-from edge.consent.device import DeviceAudit
-from edge.encoder import EncoderSettings, H264SegmentEncoder
-from edge.owner_key import OwnerKey
-from edge.store import ClipStore, StoreEvents
+from edge.core.config.models import StorageConfig
+from edge.device.consent.device_audit import DeviceAudit
+from edge.device.encoder import EncoderSettings, H264SegmentEncoder
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
+from edge.owner.owner_key import OwnerKey
 
 WIDTH, HEIGHT, FPS = 96, 64, 10
 

@@ -28,30 +28,25 @@ from daemon_support import make_device
 from mosquitto import Mosquitto, Received, Subscriber
 
 from edge.cli import main
-from edge.config import Config, parse_config
-from edge.config.models import StorageConfig
-from edge.consent import entries
-from edge.consent.device import DeviceAudit
-from edge.consent.ledger import Ledger
-from edge.consent.signing import DeviceSigner
-from edge.consent.state_audit import audit_state_dir
-from edge.daemon.clip_writer import ClipWriter
-from edge.daemon.daemon import Daemon
-from edge.daemon.ledger_writer import DaemonLedger
-from edge.demo_scene import scene_frames
-from edge.encoder import H264SegmentEncoder
-from edge.frame import Frame
-from edge.owner_key import OwnerKey
-from edge.recorder import ClipStart, SegmentStart, Write
-from edge.store import (
-    ClipStore,
-    DeviceKey,
-    StoreEvents,
-    read_clips,
-    read_segments,
-    segment_file,
-)
-from edge.vault import X25519Identity, decrypt_bytes
+from edge.core.config import Config, parse_config
+from edge.core.config.models import StorageConfig
+from edge.core.log import entries
+from edge.core.log.ledger import Ledger
+from edge.core.store.reading import read_clips, read_segments, segment_file
+from edge.core.vault import X25519Identity, decrypt_bytes
+from edge.device.consent.device_audit import DeviceAudit
+from edge.device.daemon.clip_writer import ClipWriter
+from edge.device.daemon.daemon import Daemon
+from edge.device.daemon.ledger_writer import DaemonLedger
+from edge.device.demo_scene import scene_frames
+from edge.device.encoder import H264SegmentEncoder
+from edge.device.frame import Frame
+from edge.device.recorder import ClipStart, SegmentStart, Write
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.device_key import DeviceKey
+from edge.device.store.events import StoreEvents
+from edge.owner.owner_key import OwnerKey
+from edge.owner.state_audit import audit_state_dir
 
 FPS = 15
 # The scene: the visitor comes into the motion zone at 4 s and is at the door by 8 s.
@@ -256,7 +251,7 @@ def fill(filesystem: Path) -> None:
 
 
 def test_ledger_append_that_runs_out_of_space_leaves_no_half_line(small_fs: Path) -> None:
-    signer = DeviceSigner(DeviceKey(Ed25519PrivateKey.generate()))
+    signer = DeviceKey(Ed25519PrivateKey.generate())
     ledger = Ledger(small_fs / "ledger.jsonl")
     body = entries.privacy_changed(True, "mqtt")
     # End the file near the end of a page, so the next line spills onto a page that a

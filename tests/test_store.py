@@ -15,23 +15,17 @@ from typing import ClassVar
 
 import pytest
 
-from edge.config.models import StorageConfig
-from edge.store import (
-    ClipRecord,
-    ClipStore,
-    Outbox,
-    SegmentRecord,
-    SegmentWriter,
-    StorageError,
-    StoreEvents,
-    enqueue_events,
-    parse_public_key,
-    segment_message,
-    verify,
-)
-from edge.store.device_key import load_or_create
-from edge.store.index import connect, transaction
-from edge.vault import X25519Identity, decrypt_bytes
+from edge.core.config.models import StorageConfig
+from edge.core.keytext import parse_public_key, verify
+from edge.core.store.errors import StorageError
+from edge.core.store.index import ClipRecord, SegmentRecord, connect, transaction
+from edge.core.store.outbox import Outbox, enqueue_events
+from edge.core.store.segment_signature import segment_message
+from edge.core.vault import X25519Identity, decrypt_bytes
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.device_key import load_or_create
+from edge.device.store.events import StoreEvents
+from edge.device.store.segments import SegmentWriter
 
 MARKER = b"PLAINTEXT-PIXELS-"
 

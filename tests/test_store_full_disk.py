@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from edge.config.models import StorageConfig
-from edge.store import ClipStore, StorageError, StorageFullError, StoreEvents
-from edge.store import segments as segments_module
-from edge.vault import X25519Identity
+from edge.core.config.models import StorageConfig
+from edge.core.store.errors import StorageError, StorageFullError
+from edge.core.vault import X25519Identity
+from edge.device.store import segments as segments_module
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
 
 
 def _open(state: Path) -> ClipStore:

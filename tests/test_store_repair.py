@@ -15,20 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from edge.config.models import StorageConfig
-from edge.store import (
-    ClipRecord,
-    ClipStore,
-    Outbox,
-    SegmentRecord,
-    StoreEvents,
-    parse_public_key,
-    read_segments,
-    segment_file,
-    segment_message,
-    verify,
-)
-from edge.vault import TruncatedError, X25519Identity, open_reader
+from edge.core.config.models import StorageConfig
+from edge.core.keytext import parse_public_key, verify
+from edge.core.store.index import ClipRecord, SegmentRecord
+from edge.core.store.outbox import Outbox
+from edge.core.store.reading import read_segments, segment_file
+from edge.core.store.segment_signature import segment_message
+from edge.core.vault import TruncatedError, X25519Identity, open_reader
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
 
 
 @pytest.fixture
@@ -273,8 +268,9 @@ def test_unexpected_files_are_left_alone_and_reported(
 _RECORDER = """
 import os, sys
 from pathlib import Path
-from edge.config.models import StorageConfig
-from edge.store import ClipStore, StoreEvents
+from edge.core.config.models import StorageConfig
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.events import StoreEvents
 
 store = ClipStore.open(StorageConfig(path=Path(sys.argv[1])), [sys.argv[2]], events=StoreEvents())
 print("ready", flush=True)

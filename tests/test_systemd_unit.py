@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import DEFAULT_CONFIG_PATH
-from edge.config.models import StorageConfig
+from edge.core.config import DEFAULT_CONFIG_PATH
+from edge.core.config.models import StorageConfig
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "firmware_configs" / "systemd" / "doorbell-edge.service"

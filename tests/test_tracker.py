@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edge.faces.tracker import FaceTracker
-from edge.frame import Box
+from edge.device.faces.tracker import FaceTracker
+from edge.device.frame import Box
 
 FPS = 15.0
 

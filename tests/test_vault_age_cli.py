@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from edge.vault import (
+from edge.core.vault import (
     ScryptIdentity,
     ScryptRecipient,
     X25519Identity,
     decrypt_bytes,
     encrypt_bytes,
 )
-from edge.vault.stream import CHUNK_SIZE
+from edge.core.vault.stream import CHUNK_SIZE
 
 pytestmark = pytest.mark.skipif(shutil.which("age") is None, reason="the age CLI is not installed")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.vault import (
+from edge.core.vault import (
     ArmorError,
     HeaderError,
     HeaderMACError,
@@ -25,7 +25,7 @@ from edge.vault import (
     X25519Identity,
     open_reader,
 )
-from edge.vault.stream import CHUNK_SIZE
+from edge.core.vault.stream import CHUNK_SIZE
 
 VECTORS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "age-cctv"
 

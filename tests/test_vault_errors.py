@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from edge.vault import (
+from edge.core.vault import (
     ArmorError,
     HeaderError,
     HeaderMACError,
@@ -24,7 +24,7 @@ from edge.vault import (
     encrypt_bytes,
     open_reader,
 )
-from edge.vault.stream import CHUNK_SIZE, PAYLOAD_NONCE_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
+from edge.core.vault.stream import CHUNK_SIZE, PAYLOAD_NONCE_SIZE, SEALED_CHUNK_SIZE, TAG_SIZE
 
 IDENTITY = X25519Identity.generate()
 DATA = os.urandom(3 * CHUNK_SIZE + 100)

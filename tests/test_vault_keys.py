@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from edge.vault import (
+from edge.core.vault import (
     InvalidKeyError,
     X25519Identity,
     X25519Recipient,

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from edge.vault import (
+from edge.core.vault import (
     ScryptIdentity,
     ScryptRecipient,
     X25519Identity,
@@ -14,7 +14,7 @@ from edge.vault import (
     decrypt_bytes,
     encrypt_bytes,
 )
-from edge.vault.stream import CHUNK_SIZE
+from edge.core.vault.stream import CHUNK_SIZE
 
 pyrage = pytest.importorskip("pyrage")
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.vault import (
+from edge.core.vault import (
     ScryptIdentity,
     ScryptRecipient,
     TruncatedError,
@@ -20,7 +20,7 @@ from edge.vault import (
     open_reader,
     open_writer,
 )
-from edge.vault.stream import CHUNK_SIZE
+from edge.core.vault.stream import CHUNK_SIZE
 
 IDENTITY = X25519Identity.generate()
 # Sizes around the chunk boundaries, where STREAM implementations go wrong.

@@ -20,12 +20,16 @@ import pytest
 from conftest import BROKER_PASSWORD, BROKER_USER
 from mosquitto import HOST, Mosquitto, Subscriber, TlsFiles, device_config
 
-from edge.events import Backoff, LedgerHead, PipelineCounters, Publisher, build_health
-from edge.events.clip_events import clip_finished, clip_started, store_events
-from edge.events.schemas import Health, StorageUsage, utc_now
-from edge.events.witness import Witness
-from edge.store import ClipStore, Outbox
-from edge.vault import X25519Identity
+from edge.core.mqtt.connection import Backoff
+from edge.core.mqtt.schemas import Health, LedgerHead, StorageUsage
+from edge.core.store.outbox import Outbox
+from edge.core.timestamps import utc_now
+from edge.core.vault import X25519Identity
+from edge.device.events.clip_events import clip_finished, clip_started, store_events
+from edge.device.events.health import PipelineCounters, build_health
+from edge.device.events.publisher import Publisher
+from edge.device.store.clip_store import ClipStore
+from edge.home.witness import Witness
 
 BACK = "doorbell/back"
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.zones import polygon_mask
+from edge.device.zones import polygon_mask
 
 # Sub-pixel sample offsets used to decide which pixels a polygon really touches.
 _SAMPLES = (np.arange(8) + 0.5) / 8

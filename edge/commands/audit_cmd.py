@@ -16,9 +16,9 @@ from typing import Any
 
 from edge.commands import CommandError
 from edge.commands.options import add_config_argument, load_device_config
-from edge.consent.ledger import Ledger
-from edge.consent.state_audit import audit_state_dir
-from edge.store import StorageError
+from edge.core.log.ledger import Ledger
+from edge.core.store.errors import StorageError
+from edge.owner.state_audit import audit_state_dir
 
 EXIT_BAD = 1
 EXIT_INCOMPLETE_TAIL = 2

@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 
 from edge.commands import CommandError
 from edge.commands.options import add_config_argument, load_device_config
-from edge.store import ClipRecord, StorageError, read_clips
+from edge.core.store.errors import StorageError
+from edge.core.store.index import ClipRecord
+from edge.core.store.reading import read_clips
 
 _COLUMNS = ("ID", "START (UTC)", "DURATION", "SEGMENTS", "SIZE", "STATUS")
 

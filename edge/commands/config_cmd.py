@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 
-from edge.capture.camera_profile import CameraProfileError, load_camera_profile
-from edge.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-from edge.config.example import render_example
-from edge.config.models import Config
+from edge.core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from edge.core.config.example import render_example
+from edge.core.config.models import Config
+from edge.device.capture.camera_profile import CameraProfileError, load_camera_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:

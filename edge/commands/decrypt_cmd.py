@@ -18,8 +18,8 @@ from typing import BinaryIO
 
 from edge.commands import CommandError
 from edge.commands.options import read_passphrase_file
-from edge.owner_key import OwnerKeyError, load_identities
-from edge.vault import (
+from edge.core.vault import (
+    CHUNK_SIZE,
     ArmorError,
     HeaderError,
     HeaderMACError,
@@ -31,7 +31,7 @@ from edge.vault import (
     X25519Identity,
     open_reader,
 )
-from edge.vault.stream import CHUNK_SIZE
+from edge.owner.owner_key import OwnerKeyError, load_identities
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -14,15 +14,16 @@ import tempfile
 from pathlib import Path
 
 from edge.commands import CommandError
-from edge.config import parse_config
-from edge.consent.exports import record_export
-from edge.consent.state_audit import audit_state_dir
-from edge.daemon.daemon import Daemon, DaemonError
-from edge.demo_scene import MOTION_ZONE, PUBLIC_AREA, scene_frames
-from edge.events.topics import Topics
-from edge.export import export_segments
-from edge.owner_key import OwnerKey
-from edge.store import Outbox, read_clips, read_segments, segment_file
+from edge.core.config import parse_config
+from edge.core.mqtt.topics import Topics
+from edge.core.store.outbox import Outbox
+from edge.core.store.reading import read_clips, read_segments, segment_file
+from edge.device.daemon.daemon import Daemon, DaemonError
+from edge.device.demo_scene import MOTION_ZONE, PUBLIC_AREA, scene_frames
+from edge.owner.export import export_segments
+from edge.owner.export_log import record_export
+from edge.owner.owner_key import OwnerKey
+from edge.owner.state_audit import audit_state_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -19,9 +19,10 @@ from edge.commands.options import (
     load_device_config,
     load_owner_key,
 )
-from edge.consent.exports import record_export
-from edge.export import ExportError, export_segments
-from edge.store import StorageError, read_clips, read_segments, segment_file
+from edge.core.store.errors import StorageError
+from edge.core.store.reading import read_clips, read_segments, segment_file
+from edge.owner.export import ExportError, export_segments
+from edge.owner.export_log import record_export
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from edge.commands import CommandError
 from edge.commands.options import read_passphrase_file
-from edge.owner_key import OwnerKey
+from edge.owner.owner_key import OwnerKey
 
 
 def register(sub: argparse._SubParsersAction) -> None:

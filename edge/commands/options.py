@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from edge.commands import CommandError
-from edge.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
-from edge.owner_key import OwnerKey, OwnerKeyError, PassphraseRequiredError
+from edge.core.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from edge.owner.owner_key import OwnerKey, OwnerKeyError, PassphraseRequiredError
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:

@@ -23,14 +23,15 @@ from edge.commands.options import (
     load_owner_key,
     parse_expiry,
 )
-from edge.consent.decisions import approve_request, deny_request
-from edge.consent.device import DeviceAudit
-from edge.consent.intake import RequestIntake
-from edge.consent.ledger import Ledger, LedgerError
-from edge.consent.requests import RequestBook, RequestStateError, StoredRequest, open_book
-from edge.consent.share import ShareError
-from edge.store import StorageError
-from edge.store.device_key import KEY_NAME, load_or_create
+from edge.core.log.ledger import Ledger, LedgerError
+from edge.core.requests import RequestBook, RequestStateError, StoredRequest, open_book
+from edge.core.store.errors import StorageError
+from edge.core.store.layout import DEVICE_KEY_NAME
+from edge.device.consent.device_audit import DeviceAudit
+from edge.device.consent.intake import RequestIntake
+from edge.device.store.device_key import load_or_create
+from edge.owner.decisions import approve_request, deny_request
+from edge.owner.share import ShareError
 
 T = TypeVar("T")
 
@@ -84,7 +85,7 @@ def _add(args: argparse.Namespace) -> int:
     config = load_device_config(args.config)
     state_dir = Path(config.storage.path)
     data = _request_data(args)
-    if not (state_dir / KEY_NAME).is_file():
+    if not (state_dir / DEVICE_KEY_NAME).is_file():
         raise CommandError(f"no device key in {state_dir} (has the daemon run with this config?)")
     try:
         audit = DeviceAudit(Ledger.in_state_dir(state_dir), load_or_create(state_dir))

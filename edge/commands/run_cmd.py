@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edge.commands import CommandError
 from edge.commands.options import add_config_argument, load_device_config
-from edge.daemon.daemon import Daemon, DaemonError, RunSummary
+from edge.device.daemon.daemon import Daemon, DaemonError, RunSummary
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from edge.commands.options import (
     parse_expiry,
     read_passphrase_file,
 )
-from edge.consent.ledger import LedgerError
-from edge.consent.package_verify import describe, verify_package
-from edge.consent.share import ShareError, share_clips
-from edge.owner_key import OwnerKeyError, load_identities
-from edge.store import StorageError
+from edge.core.log.ledger import LedgerError
+from edge.core.store.errors import StorageError
+from edge.owner.owner_key import OwnerKeyError, load_identities
+from edge.owner.package_verify import describe, verify_package
+from edge.owner.share import ShareError, share_clips
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from edge.commands import CommandError
-from edge.events.connection import (
+from edge.core.mqtt.connection import (
     Backoff,
     BrokerSettings,
     MqttSetupError,
@@ -33,9 +33,9 @@ from edge.events.connection import (
     make_client,
     read_password,
 )
-from edge.events.schemas import rfc3339, utc_now
-from edge.events.topics import split_device_topic
-from edge.events.witness import Notice, Witness
+from edge.core.mqtt.topics import split_device_topic
+from edge.core.timestamps import rfc3339, utc_now
+from edge.home.witness import Notice, Witness
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,107 @@
+"""What the daemon records in the ledger by itself, signed with the device key.
+
+The daemon holds one `DeviceAudit`: it calls `clip_stored` after a clip is closed,
+`clip_deleted` for each retention deletion, `privacy_changed` when privacy mode flips,
+and `catch_up` once at start, which records the clips a crash left unrecorded (closed
+by repair, or deleted between the index commit and the ledger append). `head()` is what
+the health payload publishes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edge.core.log import entries
+from edge.core.log.entries import SegmentHash
+from edge.core.log.ledger import Entry, Head, Ledger
+from edge.core.store.index import ON_DISK_STATES, ClipRecord, SegmentRecord
+from edge.core.timestamps import unix_rfc3339
+from edge.device.store.clip_store import ClipStore
+from edge.device.store.device_key import DeviceKey
+from edge.device.store.retention import Deletion
+
+
+def clip_stored_body(clip: ClipRecord, segments: Sequence[SegmentRecord]) -> dict[str, Any]:
+    """The `clip.stored` body for a closed clip: every segment file it has on disk."""
+    return entries.clip_stored(
+        clip.id,
+        unix_rfc3339(clip.started_at) or "",
+        unix_rfc3339(clip.ended_at),
+        clip.status,
+        [
+            SegmentHash(s.n, s.sha256, s.bytes, s.state)
+            for s in segments
+            if s.state in ON_DISK_STATES
+        ],
+    )
+
+
+class DeviceAudit:
+    """Device-signed ledger entries for one state directory."""
+
+    def __init__(self, ledger: Ledger, device_key: DeviceKey) -> None:
+        self.ledger = ledger
+        self.signer = device_key
+
+    @classmethod
+    def for_store(cls, store: ClipStore) -> DeviceAudit:
+        """The audit of the store's state directory, signing with the store's device key."""
+        return cls(Ledger.in_state_dir(store.state_dir), store.device_key)
+
+    def head(self) -> Head:
+        """(seq, hash) of the last complete entry, for the health payload."""
+        return self.ledger.head()
+
+    def clip_stored(self, clip: ClipRecord, segments: Sequence[SegmentRecord]) -> Entry:
+        """Record a closed clip with the ciphertext hash of each segment."""
+        body = clip_stored_body(clip, segments)
+        return self.ledger.append(self.signer, entries.CLIP_STORED, body)
+
+    def clip_deleted(self, deletion: Deletion) -> Entry:
+        """Record a clip deleted by retention, the quota, free space or the owner."""
+        body = entries.clip_deleted(deletion.clip_id, deletion.reason)
+        return self.ledger.append(self.signer, entries.CLIP_DELETED, body)
+
+    def privacy_changed(self, enabled: bool, source: str) -> Entry:
+        """Record privacy mode switched on or off, and by what."""
+        body = entries.privacy_changed(enabled, source)
+        return self.ledger.append(self.signer, entries.PRIVACY_CHANGED, body)
+
+    def request_received(self, request_id: str, source: str, payload: dict[str, Any]) -> Entry:
+        """Record a footage request as it arrived (after validation)."""
+        body = entries.request_received(request_id, source, payload)
+        return self.ledger.append(self.signer, entries.REQUEST_RECEIVED, body)
+
+    def catch_up(self, store: ClipStore) -> list[Entry]:
+        """Record every finished or deleted clip of the index the ledger does not have yet."""
+        stored, deleted = recorded_clips(self.ledger.path)
+        added = []
+        for clip in store.clips(include_deleted=True):
+            if clip.status in ("complete", "truncated") and clip.id not in stored:
+                added.append(self.clip_stored(clip, store.segments(clip.id)))
+            elif clip.status == "deleted" and clip.id not in deleted:
+                reason = clip.delete_reason or "unknown"
+                deletion = Deletion(clip.id, reason, clip.bytes, clip.started_at)
+                added.append(self.clip_deleted(deletion))
+        return added
+
+
+def recorded_clips(path: Path) -> tuple[set[str], set[str]]:
+    """Ids of clips with a `clip.stored` and with a `clip.deleted` entry (not verified)."""
+    stored: set[str] = set()
+    deleted: set[str] = set()
+    for _number, line in Ledger(path).lines():
+        # A damaged line is `audit verify`'s business; here it only must not stop recording.
+        try:
+            data = json.loads(line)
+            entry_type, clip_id = data["type"], data["body"]["clip"]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if entry_type == entries.CLIP_STORED:
+            stored.add(str(clip_id))
+        elif entry_type == entries.CLIP_DELETED:
+            deleted.add(str(clip_id))
+    return stored, deleted

@@ -1,0 +1,171 @@
+"""Checking a share package as its recipient: signatures, hashes, and that the videos play.
+
+Without a key it checks what anyone can: the owner's signature over the manifest, the
+device's signature over each original ciphertext hash, and each file's hash. With the
+recipient's age identity it also decrypts every segment into memory, checks the
+plaintext hash the owner signed, and decodes the MP4 with PyAV. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import av
+
+from edge.core.keytext import verify
+from edge.core.store.segment_signature import segment_message
+from edge.core.vault import Identity, VaultError, open_reader
+from edge.owner.manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestSegment,
+    load_manifest,
+    manifest_signature_is_valid,
+)
+
+_HASH_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class PackageReport:
+    """What verifying a package found; `ok` when `problems` is empty."""
+
+    manifest: Manifest | None
+    problems: tuple[str, ...]
+    notes: tuple[str, ...]
+    frames: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_package(
+    folder: Path,
+    identities: Sequence[Identity] = (),
+    *,
+    owner_key: str | None = None,
+    today: date | None = None,
+) -> PackageReport:
+    """Verify the package in `folder`; with `identities`, decrypt and decode its videos too.
+
+    `owner_key` pins the expected owner signing key (`ed25519:…`), when the recipient has
+    it from the owner directly.
+    """
+    folder = Path(folder)
+    try:
+        raw, manifest = load_manifest((folder / MANIFEST_NAME).read_bytes())
+    except OSError as exc:
+        return PackageReport(None, (f"cannot read {MANIFEST_NAME}: {exc}",), (), 0)
+    except ValueError as exc:
+        first = " ".join(str(exc).split())[:300]
+        return PackageReport(None, (f"{MANIFEST_NAME} is not a valid manifest: {first}",), (), 0)
+    problems: list[str] = []
+    notes: list[str] = []
+    if owner_key is not None and owner_key != manifest.owner_signing_key:
+        problems.append(f"signed by {manifest.owner_signing_key}, not the expected {owner_key}")
+    if not manifest_signature_is_valid(raw):
+        problems.append("the owner signature over the manifest does not verify (manifest edited)")
+        return PackageReport(manifest, tuple(problems), tuple(notes), 0)
+    frames = 0
+    listed = {Path(MANIFEST_NAME)}
+    for clip in manifest.clips:
+        for segment in clip.segments:
+            where = f"clip {clip.id} segment {segment.n}"
+            expected = f"{clip.id}/{segment.n}.mp4.age"
+            if segment.file != expected:
+                problems.append(f"{where}: file {segment.file!r} should be {expected!r}")
+                continue
+            listed.add(Path(expected))
+            message = segment_message(clip.id, segment.n, segment.original_sha256)
+            if not verify(
+                manifest.device.signing_key, message, bytes.fromhex(segment.device_signature)
+            ):
+                problems.append(f"{where}: the device signature does not verify")
+            problem = _check_file(folder / expected, segment)
+            if problem is not None:
+                problems.append(f"{where}: {problem}")
+                continue
+            if identities:
+                count, problem = _decrypt_and_decode(folder / expected, segment, identities)
+                frames += count
+                if problem is not None:
+                    problems.append(f"{where}: {problem}")
+    for path in sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file()):
+        if path not in listed:
+            notes.append(f"{path} is not listed in the manifest")
+    notes.extend(_expiry_note(manifest.expires, today or datetime.now(UTC).date()))
+    return PackageReport(manifest, tuple(problems), tuple(notes), frames)
+
+
+def _check_file(path: Path, segment: ManifestSegment) -> str | None:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as file:
+            while block := file.read(_HASH_BLOCK):
+                digest.update(block)
+                size += len(block)
+    except OSError as exc:
+        return f"cannot read {path.name}: {exc.strerror or exc}"
+    if size != segment.size or digest.hexdigest() != segment.sha256:
+        return f"{path.name} does not match its hash in the manifest (file changed)"
+    return None
+
+
+def _decrypt_and_decode(
+    path: Path, segment: ManifestSegment, identities: Sequence[Identity]
+) -> tuple[int, str | None]:
+    try:
+        with path.open("rb") as file:
+            plaintext = open_reader(identities, file).read()
+    except VaultError as exc:
+        return 0, f"cannot decrypt with this key: {exc}"
+    if hashlib.sha256(plaintext).hexdigest() != segment.plaintext_sha256:
+        return 0, "the decrypted video does not match the hash the owner signed"
+    try:
+        with av.open(io.BytesIO(plaintext), mode="r", format="mp4") as container:
+            if not container.streams.video:
+                return 0, "the MP4 has no video stream"
+            count = sum(1 for _ in container.decode(video=0))
+    except av.FFmpegError as exc:
+        return 0, f"the MP4 does not decode: {exc}"
+    if count == 0:
+        return 0, "the MP4 holds no frame"
+    return count, None
+
+
+def _expiry_note(expires: str | None, today: date) -> list[str]:
+    if expires is None:
+        return []
+    try:
+        until = date.fromisoformat(expires[:10])
+    except ValueError:
+        return [f"expiry {expires!r} is not a date"]
+    if until < today:
+        return [f"the owner shared this until {expires}: it has expired, delete it"]
+    return [f"the owner shared this until {expires}"]
+
+
+def describe(manifest: Manifest) -> list[str]:
+    """Lines a person reads before trusting the package: who, what, why, until when."""
+    lines = [
+        f"owner signing key:  {manifest.owner_signing_key}",
+        f"device:             {manifest.device.id} ({manifest.device.signing_key})",
+        f"created:            {manifest.created}",
+        f"purpose:            {manifest.purpose or '-'}",
+        f"expires:            {manifest.expires or '-'}",
+    ]
+    if manifest.request:
+        lines.append(f"request:            {manifest.request}")
+    for clip in manifest.clips:
+        lines.append(
+            f"clip {clip.id}: {clip.start} .. {clip.end or '?'} "
+            f"({clip.status}, {len(clip.segments)} segment(s))"
+        )
+    return lines
