@@ -237,7 +237,7 @@ fi
 # numpy < 2: the apt picamera2 imports simplejpeg, which Debian builds against numpy 1.x;
 # a numpy 2 in the venv would shadow the system one and break `import picamera2`.
 run "$(p "$VENV/bin/pip")" install --quiet --disable-pip-version-check "numpy<2" \
-    --editable "$(p "$SRC")"
+    --editable "$(p "$SRC")[device]"
 # The service cannot write bytecode (read-only /opt); compile it once here for fast starts.
 run "$(p "$VENV/bin/python")" -m compileall -q "$(p "$SRC/edge")"
 

@@ -9,7 +9,6 @@ import sys
 from edge.core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from edge.core.config.example import render_example
 from edge.core.config.models import Config
-from edge.device.capture.camera_profile import CameraProfileError, load_camera_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +36,8 @@ def _check(args: argparse.Namespace) -> int:
             print(f"  {problem}", file=sys.stderr)
         return 1
     if config.camera.profile is not None:
+        from edge.device.capture.camera_profile import CameraProfileError, load_camera_profile
+
         try:
             load_camera_profile(config.camera.profile)
         except CameraProfileError as exc:

@@ -18,8 +18,6 @@ from edge.core.config import parse_config
 from edge.core.mqtt.topics import Topics
 from edge.core.store.outbox import Outbox
 from edge.core.store.reading import read_clips, read_segments, segment_file
-from edge.device.daemon.daemon import Daemon, DaemonError
-from edge.device.demo_scene import MOTION_ZONE, PUBLIC_AREA, scene_frames
 from edge.owner.export import export_segments
 from edge.owner.export_log import record_export
 from edge.owner.owner_key import OwnerKey
@@ -38,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # Device code (OpenCV, PyAV) loads only for the commands that run it.
+    from edge.device.daemon.daemon import Daemon, DaemonError
+    from edge.device.demo_scene import MOTION_ZONE, PUBLIC_AREA, scene_frames
+
     root = args.dir or Path(tempfile.mkdtemp(prefix="doorbell-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     if any(root.iterdir()):

@@ -27,9 +27,6 @@ from edge.core.log.ledger import Ledger, LedgerError
 from edge.core.requests import RequestBook, RequestStateError, StoredRequest, open_book
 from edge.core.store.errors import StorageError
 from edge.core.store.layout import DEVICE_KEY_NAME
-from edge.device.consent.device_audit import DeviceAudit
-from edge.device.consent.intake import RequestIntake
-from edge.device.store.device_key import load_or_create
 from edge.owner.decisions import approve_request, deny_request
 from edge.owner.share import ShareError
 
@@ -87,6 +84,10 @@ def _add(args: argparse.Namespace) -> int:
     data = _request_data(args)
     if not (state_dir / DEVICE_KEY_NAME).is_file():
         raise CommandError(f"no device key in {state_dir} (has the daemon run with this config?)")
+    from edge.device.consent.device_audit import DeviceAudit
+    from edge.device.consent.intake import RequestIntake
+    from edge.device.store.device_key import load_or_create
+
     try:
         audit = DeviceAudit(Ledger.in_state_dir(state_dir), load_or_create(state_dir))
         stored = RequestIntake(state_dir, audit).submit(data, "owner")

@@ -7,10 +7,13 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.commands import CommandError
 from edge.commands.options import add_config_argument, load_device_config
-from edge.device.daemon.daemon import Daemon, DaemonError, RunSummary
+
+if TYPE_CHECKING:
+    from edge.device.daemon.daemon import Daemon, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from edge.device.daemon.daemon import Daemon
+
     config = load_device_config(args.config)
     summary = _run_daemon(lambda: Daemon(config))
     log.info(
@@ -46,6 +51,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from edge.device.daemon.daemon import Daemon
+
     if not args.video.is_file():
         raise CommandError(f"{args.video}: no such file")
     config = load_device_config(args.config)
@@ -57,6 +64,10 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _run_daemon(make: Callable[[], Daemon]) -> RunSummary:
+    # Device code (OpenCV, PyAV) loads only for the commands that run it: `doorbell --help`
+    # and the owner and home-server commands must not pay for it.
+    from edge.device.daemon.daemon import DaemonError
+
     try:
         return make().run()
     except DaemonError as exc:

@@ -20,8 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-
-import av
+from typing import TYPE_CHECKING
 
 from edge.core.store.index import SegmentRecord
 from edge.core.vault import (
@@ -32,6 +31,9 @@ from edge.core.vault import (
     decrypt_bytes,
     open_reader,
 )
+
+if TYPE_CHECKING:
+    import av
 
 # Top-level MP4 boxes that carry the video of a fragmented MP4 after its `moov`.
 _FRAGMENT_BOX = b"moof"
@@ -145,6 +147,8 @@ def export_segments(
     With `salvage`, incomplete (`partial`) segments contribute their whole fragments,
     and `result.truncated` says what each one lost.
     """
+    import av  # PyAV loads only when a clip is exported, not for every command
+
     result = ExportResult(out)
     partial = out.with_name(out.name + ".partial")
     output: av.container.OutputContainer | None = None
@@ -224,6 +228,8 @@ def _salvage_plaintext(
 
 
 def _demux(plain: bytes) -> tuple[list[av.Packet], av.video.stream.VideoStream]:
+    import av
+
     try:
         container = av.open(io.BytesIO(plain), mode="r", format="mp4")
     except av.FFmpegError as exc:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import av
-
 from edge.core.keytext import verify
 from edge.core.store.segment_signature import segment_message
 from edge.core.vault import Identity, VaultError, open_reader
@@ -128,6 +126,8 @@ def _decrypt_and_decode(
         return 0, f"cannot decrypt with this key: {exc}"
     if hashlib.sha256(plaintext).hexdigest() != segment.plaintext_sha256:
         return 0, "the decrypted video does not match the hash the owner signed"
+    import av  # PyAV loads only when a package is verified
+
     try:
         with av.open(io.BytesIO(plaintext), mode="r", format="mp4") as container:
             if not container.streams.video:

@@ -308,7 +308,7 @@ def test_cpu_temperature_prefers_the_cpu_zone_and_is_absent_without_sysfs(
 
 # -- the documentation ---------------------------------------------------------------------
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "MQTT.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "MQTT.md"
 
 
 def documented_examples(kind: str) -> dict[str, str]:

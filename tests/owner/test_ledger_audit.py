@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_share_support import Device, make_device, record_clip
+from share_support import Device, make_device, record_clip
 
 from edge.cli import main
 from edge.core.config.models import StorageConfig

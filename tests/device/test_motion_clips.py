@@ -16,7 +16,7 @@ from edge.core.config.models import MotionConfig
 from edge.device.frame import Frame
 from edge.device.motion import MotionDetector, MotionResult
 
-CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "clips"
+CLIPS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "clips"
 
 
 @cache

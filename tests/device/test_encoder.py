@@ -22,7 +22,7 @@ from edge.device.encoder import (
     MemoryOutput,
 )
 
-CLIPS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "clips"
+CLIPS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "clips"
 CLIP = CLIPS / "visitor_approach.mp4"
 WIDTH, HEIGHT = 320, 240
 

@@ -12,7 +12,7 @@ from edge.cli import main
 from edge.core.config import ConfigError, load_config, parse_config
 from edge.core.config.example import render_example
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPIENT = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 
 

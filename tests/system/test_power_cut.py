@@ -26,7 +26,7 @@ from edge.device.store.clip_store import ClipStore
 from edge.device.store.events import StoreEvents
 from edge.owner.export import complete_fragments, salvage_segment
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 FRAMES = 30
 

@@ -27,7 +27,7 @@ from edge.core.mqtt import topics
 from edge.core.mqtt.connection import Backoff
 from edge.device.events.publisher import Publisher
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "firmware_configs" / "mosquitto" / "doorbell.conf"
 ACL = REPO / "firmware_configs" / "mosquitto" / "doorbell.acl.example"
 USERS = ("front-door", "back-door", "homeassistant", "watcher", "requests")

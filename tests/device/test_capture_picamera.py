@@ -27,7 +27,7 @@ from edge.device.capture.pi_camera import PiCameraSource
 FRAME_NS = 100_000_000  # 10 fps
 BUFFERS = 4
 MAIN_FORMATS = ("RGB888", "BGR888", "XRGB8888", "XBGR8888", "YUV420")
-PROFILES = Path(__file__).resolve().parents[1] / "firmware_configs" / "camera"
+PROFILES = Path(__file__).resolve().parents[2] / "firmware_configs" / "camera"
 
 # What libcamera advertises on a Pi: every sensor has the exposure and colour controls,
 # only the Camera Module 3 has a focus lens.

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_share_support import Device, make_device, record_clip
+from share_support import Device, make_device, record_clip
 
 from edge.cli import main
 from edge.core.log import entries

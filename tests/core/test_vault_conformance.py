@@ -27,7 +27,7 @@ from edge.core.vault import (
 )
 from edge.core.vault.stream import CHUNK_SIZE
 
-VECTORS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "age-cctv"
+VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "age-cctv"
 
 if not VECTORS.is_dir():
     pytest.skip(f"age test vectors not present at {VECTORS}", allow_module_level=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from mosquitto import Mosquitto, Subscriber, device_config
-from test_share_support import Device, make_device, record_clip
+from share_support import Device, make_device, record_clip
 
 from edge.cli import main
 from edge.core.log.ledger import Ledger

@@ -31,7 +31,7 @@ from edge.device.capture import (
 from edge.device.capture.file import FileSource
 from edge.device.capture.videocapture import VideoCaptureSource
 
-CLIPS = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "clips"
+CLIPS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "clips"
 WIDTH, HEIGHT = 160, 120
 
 

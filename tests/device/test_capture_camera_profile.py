@@ -15,7 +15,7 @@ from edge.device.capture import open_source
 from edge.device.capture.camera_profile import CameraProfileError, load_camera_profile
 
 SHIPPED = sorted(
-    (Path(__file__).resolve().parents[1] / "firmware_configs" / "camera").glob("*.toml")
+    (Path(__file__).resolve().parents[2] / "firmware_configs" / "camera").glob("*.toml")
 )
 
 

@@ -17,7 +17,7 @@ import pytest
 from edge.core.config import DEFAULT_CONFIG_PATH
 from edge.core.config.models import StorageConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "firmware_configs" / "systemd" / "doorbell-edge.service"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 MAX_EXPOSURE = 2.0

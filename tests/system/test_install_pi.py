@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "install-pi.sh"
 UNIT = REPO / "firmware_configs" / "systemd" / "doorbell-edge.service"
 CAMERA_PROFILES = sorted((REPO / "firmware_configs" / "camera").glob("*.toml"))
