@@ -22,10 +22,9 @@ import av
 import cv2
 import numpy as np
 
-from edge.core.config.models import FacesConfig, MotionConfig, PrivacyConfig, RecordingConfig
+from edge.core.config.models import Config
 from edge.device.frame import Frame
-from edge.device.motion import MotionDetector
-from edge.device.redact import Redactor
+from edge.device.stages import build_stages
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -48,14 +47,14 @@ def bench_clip(truth_path: Path) -> dict:
     truth = json.loads(truth_path.read_text())
     frames = decode(truth_path.with_suffix(".mp4"))
     size = (frames[0].image.shape[1], frames[0].image.shape[0])
-    motion = MotionDetector(
-        MotionConfig(zones=polygons_0to1(truth, "motion_zones")),
-        size,
-        post_seconds=RecordingConfig().post_seconds,
+    config = Config.model_validate(
+        {
+            "privacy": {"public_areas": polygons_0to1(truth, "public_areas")},
+            "motion": {"zones": polygons_0to1(truth, "motion_zones")},
+        }
     )
-    redactor = Redactor.from_config(
-        PrivacyConfig(public_areas=polygons_0to1(truth, "public_areas")), FacesConfig()
-    )
+    stages = build_stages(config)
+    motion, redactor = stages.motion_for(size), stages.redactor
     wall, cpu, motion_cpu = [], [], []
     for frame in frames:
         w0, c0 = time.perf_counter(), time.thread_time()

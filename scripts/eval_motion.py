@@ -24,9 +24,10 @@ import av
 import cv2
 import numpy as np
 
-from edge.core.config.models import MotionConfig
+from edge.core.config.models import Config
 from edge.device.frame import Frame
-from edge.device.motion import MotionDetector, MotionResult
+from edge.device.motion import MotionResult
+from edge.device.stages import build_stages
 
 DEFAULT_CLIPS = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "clips"
 
@@ -37,15 +38,14 @@ def zones_from_truth(truth: dict) -> list[list[tuple[float, float]]]:
     return [[(x / w, y / h) for x, y in poly] for poly in truth["config"]["motion_zones"]]
 
 
-def run_clip(
-    path: Path, config: MotionConfig, post_seconds: float
-) -> tuple[list[MotionResult], list[float]]:
-    """Run the detector over a clip; return per-frame results and per-frame seconds."""
+def run_clip(path: Path, config: Config) -> tuple[list[MotionResult], list[float]]:
+    """Run the daemon's motion stage (as `edge.device.stages` builds it) over a clip; return
+    per-frame results and per-frame seconds."""
     results: list[MotionResult] = []
     seconds: list[float] = []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        detector = MotionDetector(config, (stream.width, stream.height), post_seconds=post_seconds)
+        detector = build_stages(config).motion_for((stream.width, stream.height))
         for index, decoded in enumerate(container.decode(stream)):
             frame = Frame(index, float(decoded.time), decoded.to_ndarray(format="bgr24"))
             start = time.perf_counter()
@@ -129,8 +129,13 @@ def main() -> int:
     all_seconds: list[float] = []
     for truth_path in truths:
         truth = json.loads(truth_path.read_text())
-        config = MotionConfig(zones=zones_from_truth(truth))
-        results, seconds = run_clip(truth_path.with_suffix(".mp4"), config, args.post_seconds)
+        config = Config.model_validate(
+            {
+                "motion": {"zones": zones_from_truth(truth)},
+                "recording": {"post_seconds": args.post_seconds},
+            }
+        )
+        results, seconds = run_clip(truth_path.with_suffix(".mp4"), config)
         all_seconds += seconds
         s = score_clip(truth, results, args.post_seconds, args.pre_seconds)
         latency = ",".join("miss" if v is None else f"{v:+.2f}" for v in s["latencies"]) or "-"

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Measure what the product stores from the dev clips: face and public-area leaks, recall.
 
-Runs every dev clip through the daemon's stages (motion, redaction, recorder, H.264
-segment encoder) with the clip's suggested public areas and motion zones and the
-default config otherwise, writes the stored segments to a temporary folder (this is an
-evaluation outside the product: the scorer needs files) and scores them with the
+Runs every dev clip through the daemon's own stages (built by `edge.device.stages`, as
+the daemon builds them: motion, redaction, recorder, H.264 segment encoder) with the
+clip's suggested public areas and motion zones and the default config otherwise,
+writes the stored segments to a temporary folder (the scorer needs files) and scores them with the
 black-box scorer `shared/tools/score.py`. With `--deface` it also runs deface (default
 settings, pinned to one core) on each clip and scores its output the same way.
 
@@ -26,12 +26,11 @@ from pathlib import Path
 import av
 import cv2
 
-from edge.core.config.models import FacesConfig, MotionConfig, PrivacyConfig, RecordingConfig
-from edge.device.encoder import EncoderSettings, H264SegmentEncoder, MemoryOutput
+from edge.core.config.models import Config
+from edge.device.encoder import H264SegmentEncoder, MemoryOutput
 from edge.device.frame import Frame
-from edge.device.motion import MotionDetector
-from edge.device.recorder import ClipEnd, ClipStart, Recorder, RecorderSettings, SegmentStart, Write
-from edge.device.redact import Redactor
+from edge.device.recorder import ClipEnd, ClipStart, SegmentStart, Write
+from edge.device.stages import build_stages
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 BUCKETS = ("<24", "24-48", "48-96", ">96")
@@ -43,31 +42,25 @@ def polygons_0to1(truth: dict, key: str) -> list[list[tuple[float, float]]]:
     return [[(x / w, y / h) for x, y in poly] for poly in truth["config"][key]]
 
 
-def run_pipeline(clip: Path, truth: dict, out_dir: Path, record_all: bool) -> dict:
-    """Run motion + redaction (+ recorder) over a clip; write segments; return timings."""
-    privacy = PrivacyConfig(public_areas=polygons_0to1(truth, "public_areas"))
-    recording = RecordingConfig()
-    redactor = Redactor.from_config(privacy, FacesConfig())
-    recorder = Recorder(
-        RecorderSettings(
-            pre_seconds=recording.pre_seconds,
-            post_seconds=recording.post_seconds,
-            min_seconds=recording.min_seconds,
-            max_seconds=recording.max_seconds,
-            segment_seconds=recording.segment_seconds,
-        )
+def clip_config(truth: dict) -> Config:
+    """The default config with the clip's suggested public areas and motion zones."""
+    return Config.model_validate(
+        {
+            "privacy": {"public_areas": polygons_0to1(truth, "public_areas")},
+            "motion": {"zones": polygons_0to1(truth, "motion_zones")},
+        }
     )
-    encoder = H264SegmentEncoder(EncoderSettings(codec="libx264", crf=recording.crf))
+
+
+def run_pipeline(clip: Path, truth: dict, out_dir: Path, record_all: bool) -> dict:
+    """Run the daemon's stages (built by `edge.device.stages`) over a clip; write segments."""
+    stages = build_stages(clip_config(truth))
+    redactor, recorder, encoder = stages.redactor, stages.recorder, stages.encoder
     segments: list[tuple[MemoryOutput, float]] = []
     seconds: list[float] = []
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
-        size = (stream.width, stream.height)
-        motion = MotionDetector(
-            MotionConfig(zones=polygons_0to1(truth, "motion_zones")),
-            size,
-            post_seconds=recording.post_seconds,
-        )
+        motion = stages.motion_for((stream.width, stream.height))
         for index, decoded in enumerate(container.decode(stream)):
             frame = Frame(index, float(decoded.time), decoded.to_ndarray(format="bgr24"))
             start = time.perf_counter()

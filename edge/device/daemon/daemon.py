@@ -29,14 +29,13 @@ from edge.device.daemon.clip_writer import ClipHooks, ClipWriter, StoredClip
 from edge.device.daemon.ledger_writer import DaemonLedger
 from edge.device.daemon.notify import SystemdNotifier
 from edge.device.daemon.pipeline import Pipeline, PipelineStats
-from edge.device.encoder import EncoderSettings, H264SegmentEncoder
 from edge.device.events.clip_events import clip_finished, clip_started, store_events
 from edge.device.events.health import PipelineCounters, build_health
 from edge.device.events.publisher import Publisher
 from edge.device.frame import Frame
-from edge.device.motion import MotionDetector, MotionResult
-from edge.device.recorder import Recorder, RecorderSettings
+from edge.device.motion import MotionResult
 from edge.device.redact import Redactor
+from edge.device.stages import build_stages
 from edge.device.store.clip_store import ClipStore
 from edge.device.store.retention import Deletion
 
@@ -193,27 +192,9 @@ class Daemon:
     def _record(self, store: ClipStore, audit: DeviceAudit) -> RunSummary:
         config = self.config
         wall_time = _WallClock(replay=self._replay)
-        self._redactor = Redactor.from_config(config.privacy, config.faces)
-
-        def motion_for(size: tuple[int, int]) -> MotionDetector:
-            return MotionDetector(config.motion, size, post_seconds=config.recording.post_seconds)
-
-        rec = config.recording
-        recorder = Recorder(
-            RecorderSettings(
-                pre_seconds=rec.pre_seconds,
-                # Motion's `active` already holds for post_seconds after the last motion.
-                post_seconds=0.0,
-                min_seconds=rec.min_seconds,
-                max_seconds=rec.max_seconds,
-                segment_seconds=rec.segment_seconds,
-                preroll_max_frames=int(rec.pre_seconds * config.camera.fps) + 2,
-            )
-        )
-        encoder = H264SegmentEncoder(
-            # One encoder thread: as fast as more on 2-4 cores (measured), and less memory.
-            EncoderSettings(fps=config.camera.fps, crf=rec.crf, threads=1)
-        )
+        stages = build_stages(config)
+        self._redactor = stages.redactor
+        encoder = stages.encoder
         hooks = ClipHooks(
             started=lambda trigger_wall: clip_started(self._zones(), self._peak_score),
             stored=lambda faces: clip_finished(self._zones(), self._take_peak()),
@@ -226,9 +207,9 @@ class Daemon:
         self._writer = writer
         pipeline = Pipeline(
             wall_time.observe(self._open_frames()),
-            motion_for,
-            self._redactor,
-            recorder,
+            stages.motion_for,
+            stages.redactor,
+            stages.recorder,
             writer,
             drop_when_behind=not self._replay or self._realtime,
             on_motion=self._on_motion,
