@@ -39,7 +39,7 @@ from pydantic import BaseModel
 from edge.core.config import Config, ConfigError, load_config, parse_config
 from edge.core.config.example import render_example
 from edge.core.mqtt.topics import Topics
-from edge.core.requests import open_book, parse_request
+from edge.core.store.requests import open_book, parse_request
 from edge.core.vault import X25519Identity
 from edge.device.consent.device_audit import DeviceAudit
 from edge.device.consent.intake import MAX_PENDING, RequestIntake

@@ -24,9 +24,9 @@ from edge.commands.options import (
     parse_expiry,
 )
 from edge.core.log.ledger import Ledger, LedgerError
-from edge.core.requests import RequestBook, RequestStateError, StoredRequest, open_book
 from edge.core.store.errors import StorageError
 from edge.core.store.layout import DEVICE_KEY_NAME
+from edge.core.store.requests import RequestBook, RequestStateError, StoredRequest, open_book
 from edge.owner.decisions import approve_request, deny_request
 from edge.owner.share import ShareError
 

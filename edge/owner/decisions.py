@@ -7,7 +7,6 @@ can be decided, once.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -15,23 +14,19 @@ from pathlib import Path
 
 from edge.core.log import entries
 from edge.core.log.ledger import Ledger
-from edge.core.requests import RequestStateError, StoredRequest, open_book
-from edge.core.store.index import connect_existing, list_clips
-from edge.core.store.layout import INDEX_NAME
+from edge.core.store.errors import StorageError
+from edge.core.store.reading import read_clips
+from edge.core.store.requests import RequestStateError, StoredRequest, open_book
 from edge.owner.owner_key import OwnerKey
 from edge.owner.share import ShareError, SharePackage, share_clips
 
 
 def clips_in_window(state_dir: Path, start: datetime, end: datetime) -> list[str]:
     """Ids of finished clips that overlap [start, end], oldest first."""
-    path = Path(state_dir) / INDEX_NAME
-    conn = connect_existing(path)
     try:
-        clips = list_clips(conn, ("complete", "truncated"))
-    except sqlite3.Error as exc:
-        raise ShareError(f"cannot read {path}: {exc}") from None
-    finally:
-        conn.close()
+        clips = [c for c in read_clips(state_dir) if c.status in ("complete", "truncated")]
+    except StorageError as exc:
+        raise ShareError(str(exc)) from None
     low, high = start.timestamp(), end.timestamp()
     return [
         clip.id

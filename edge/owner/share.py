@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,14 +23,13 @@ from typing import Any, BinaryIO
 from edge.core.keytext import verify
 from edge.core.log import entries
 from edge.core.log.ledger import Ledger
+from edge.core.store.errors import StorageError
 from edge.core.store.index import (
     ClipRecord,
     SegmentRecord,
-    connect_existing,
-    get_clip,
-    list_segments,
 )
-from edge.core.store.layout import INDEX_NAME, clip_dir, fsync_dir, is_clip_id, segment_name
+from edge.core.store.layout import clip_dir, fsync_dir, is_clip_id, segment_name
+from edge.core.store.reading import read_clip
 from edge.core.store.segment_signature import segment_message
 from edge.core.timestamps import rfc3339
 from edge.core.timestamps import unix_rfc3339 as store_time
@@ -195,29 +193,24 @@ def _read_clips(
 ) -> list[tuple[ClipRecord, list[SegmentRecord]]]:
     if len(set(clip_ids)) != len(clip_ids):
         raise ShareError("a clip id is given twice")
-    path = state_dir / INDEX_NAME
-    if not path.is_file():
-        raise ShareError(f"no clip index at {path}")
-    conn = connect_existing(path)
-    try:
-        found = []
-        for clip_id in clip_ids:
-            if not is_clip_id(clip_id):
-                raise ShareError(f"{clip_id!r} is not a clip id")
-            clip = get_clip(conn, clip_id)
-            if clip is None:
-                raise ShareError(f"clip {clip_id} is not in the index")
-            if clip.status not in ("complete", "truncated"):
-                raise ShareError(f"clip {clip_id} is {clip.status}, not a finished clip")
-            segments = [s for s in list_segments(conn, clip_id) if s.state in _SHAREABLE_STATES]
-            if not segments:
-                raise ShareError(f"clip {clip_id} has no finished segment to share")
-            found.append((clip, segments))
-        return found
-    except sqlite3.Error as exc:
-        raise ShareError(f"cannot read {path}: {exc}") from None
-    finally:
-        conn.close()
+    found = []
+    for clip_id in clip_ids:
+        if not is_clip_id(clip_id):
+            raise ShareError(f"{clip_id!r} is not a clip id")
+        try:
+            row = read_clip(state_dir, clip_id)
+        except StorageError as exc:
+            raise ShareError(str(exc)) from None
+        if row is None:
+            raise ShareError(f"clip {clip_id} is not in the index")
+        clip, all_segments = row
+        if clip.status not in ("complete", "truncated"):
+            raise ShareError(f"clip {clip_id} is {clip.status}, not a finished clip")
+        segments = [s for s in all_segments if s.state in _SHAREABLE_STATES]
+        if not segments:
+            raise ShareError(f"clip {clip_id} has no finished segment to share")
+        found.append((clip, segments))
+    return found
 
 
 def _check_device_signature(device_key: str, segment: SegmentRecord) -> None:

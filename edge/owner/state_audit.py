@@ -8,7 +8,6 @@ and (optionally) every segment file must still hash to what the device recorded.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,9 @@ from edge.core.keytext import parse_public_key, public_key_text
 from edge.core.log.audit import ChainReport, IndexedClip, check_index, verify_lines
 from edge.core.log.ledger import Ledger
 from edge.core.store.errors import StorageError
-from edge.core.store.index import ON_DISK_STATES, connect_existing, list_clips, list_segments
+from edge.core.store.index import ON_DISK_STATES
 from edge.core.store.layout import DEVICE_PUB_NAME, INDEX_NAME, clip_dir, segment_name
+from edge.core.store.reading import read_index
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,27 +66,16 @@ def audit_state_dir(
 
 
 def _indexed_clips(state_dir: Path) -> list[IndexedClip]:
-    path = state_dir / INDEX_NAME
-    if not path.is_file():
+    if not (state_dir / INDEX_NAME).is_file():
         return []
-    conn = connect_existing(path)
-    try:
-        return [
-            IndexedClip(
-                clip.id,
-                clip.status,
-                frozenset(
-                    (s.n, s.sha256)
-                    for s in list_segments(conn, clip.id)
-                    if s.state in ON_DISK_STATES
-                ),
-            )
-            for clip in list_clips(conn)
-        ]
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot read {path}: {exc}") from None
-    finally:
-        conn.close()
+    return [
+        IndexedClip(
+            clip.id,
+            clip.status,
+            frozenset((s.n, s.sha256) for s in segments if s.state in ON_DISK_STATES),
+        )
+        for clip, segments in read_index(state_dir)
+    ]
 
 
 def _check_files(state_dir: Path, chain: ChainReport) -> list[str]:

@@ -11,8 +11,8 @@ import types
 from pathlib import Path
 
 from daemon_support import make_device, write_scene_video
+from fake_gpio import FakeButton
 from mosquitto import Mosquitto, Subscriber
-from test_button import FakeButton
 
 from edge.core.mqtt.schemas import validate_payload
 from edge.core.store.reading import read_clips

@@ -27,9 +27,9 @@ from edge.core.mqtt.schemas import (
     outbox_event,
     validate_payload,
 )
-from edge.core.requests import parse_request
 from edge.core.store.index import connect, transaction
 from edge.core.store.outbox import Outbox, enqueue_events
+from edge.core.store.requests import parse_request
 from edge.core.vault import X25519Identity
 from edge.device.events.clip_events import clip_finished, clip_started, store_events
 from edge.device.events.discovery import COMPONENTS

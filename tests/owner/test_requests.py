@@ -14,8 +14,8 @@ from share_support import Device, make_device, record_clip
 from edge.cli import main
 from edge.core.log import entries
 from edge.core.log.ledger import Ledger
-from edge.core.requests import InvalidRequestError, open_book, parse_request
 from edge.core.store.outbox import Outbox
+from edge.core.store.requests import InvalidRequestError, open_book, parse_request
 from edge.device.consent.intake import RequestIntake, RequestRefusedError
 from edge.owner.owner_key import OwnerKey
 from edge.owner.state_audit import audit_state_dir

@@ -16,6 +16,7 @@ from edge.core.store.index import (
     ClipRecord,
     SegmentRecord,
     connect_existing,
+    get_clip,
     list_clips,
     list_segments,
     storage_error,
@@ -29,6 +30,26 @@ def read_clips(state_dir: Path, include_deleted: bool = False) -> list[ClipRecor
     """Clips oldest first from the index in `state_dir`; StorageError when there is none."""
     statuses = None if include_deleted else ("in_progress", "complete", "truncated")
     return _read(state_dir, lambda conn: list_clips(conn, statuses))
+
+
+def read_clip(state_dir: Path, clip_id: str) -> tuple[ClipRecord, list[SegmentRecord]] | None:
+    """One clip and its segment rows, read together; None when the index has no such clip."""
+
+    def query(conn: sqlite3.Connection) -> tuple[ClipRecord, list[SegmentRecord]] | None:
+        clip = get_clip(conn, clip_id)
+        return None if clip is None else (clip, list_segments(conn, clip_id))
+
+    return _read(state_dir, query)
+
+
+def read_index(state_dir: Path) -> list[tuple[ClipRecord, list[SegmentRecord]]]:
+    """Every clip (deleted ones too) with its segment rows, from one consistent snapshot."""
+
+    def query(conn: sqlite3.Connection) -> list[tuple[ClipRecord, list[SegmentRecord]]]:
+        with conn:  # one read transaction: the daemon may be writing
+            return [(clip, list_segments(conn, clip.id)) for clip in list_clips(conn)]
+
+    return _read(state_dir, query)
 
 
 def read_segments(state_dir: Path, clip_id: str) -> list[SegmentRecord]:

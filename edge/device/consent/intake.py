@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge.core.requests import Source, StoredRequest, open_book, parse_request
+from edge.core.store.requests import Source, StoredRequest, open_book, parse_request
 from edge.device.consent.device_audit import DeviceAudit
 
 log = logging.getLogger(__name__)
