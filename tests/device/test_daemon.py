@@ -199,6 +199,72 @@ def test_privacy_mode_stops_recording(tmp_path) -> None:
     assert summary.stats.frames_paused > 150
 
 
+def test_privacy_mode_survives_a_restart(tmp_path) -> None:
+    device = make_device(tmp_path)
+
+    def frames_with_privacy_on():
+        for frame in scene_frames(3.0):
+            if frame.index == 1:
+                first.set_privacy_mode(True, "mqtt")
+            yield frame
+
+    first = Daemon(device.config, frames=frames_with_privacy_on())
+    first.run()
+    # A watchdog restart, Restart=on-failure or a power cut: a new daemon, same state.
+    summary = Daemon(device.config, frames=scene_frames(14.0)).run()
+    assert summary.clips == []
+    assert summary.stats.frames_paused == summary.stats.frames_read
+
+
+def test_privacy_mode_switched_off_stays_off_after_a_restart(tmp_path) -> None:
+    device = make_device(tmp_path)
+    daemon = Daemon(device.config, frames=scene_frames(1.0))
+    daemon.run()
+    daemon.set_privacy_mode(True, "mqtt")
+    daemon.set_privacy_mode(False, "local")
+    summary = Daemon(device.config, frames=scene_frames(14.0)).run()
+    assert len(summary.clips) == 1
+
+
+def test_an_unreadable_privacy_file_keeps_privacy_on(tmp_path) -> None:
+    device = make_device(tmp_path)
+    device.state.mkdir(parents=True)
+    (device.state / "privacy.json").write_text('{"on": "maybe"')
+    summary = Daemon(device.config, frames=scene_frames(14.0)).run()
+    assert summary.clips == []
+
+
+def test_run_with_a_file_as_camera_paces_it_and_stamps_clips_with_the_wall_clock(
+    tmp_path, scene_video
+) -> None:
+    device = make_device(tmp_path, f'[camera]\nsource = "file:{scene_video}"\n')
+    before = time.time()
+    summary = Daemon(device.config).run()  # `doorbell run`, not a replay
+    took = time.time() - before
+    assert summary.stats.frames_read == 210
+    # Read unpaced, most frames were dropped (233 of 330); paced, only what a loaded
+    # machine cannot keep up with.
+    assert summary.stats.frames_dropped <= summary.stats.frames_read // 4
+    assert took >= 13.0  # 14 s of video at its own pace, not as fast as it decodes
+    (clip,) = read_clips(device.state)
+    assert before <= clip.started_at <= before + 15
+
+
+def test_run_with_a_missing_file_source_says_so_in_one_line(tmp_path) -> None:
+    missing = tmp_path / "nope.mp4"
+    device = make_device(tmp_path, f'[camera]\nsource = "file:{missing}"\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(device.config_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (error,) = [line for line in result.stderr.splitlines() if "doorbell: error:" in line]
+    assert error.count(str(missing)) == 1
+
+
 def test_sigterm_finishes_the_clip_in_progress_and_exits_0(tmp_path, scene_video) -> None:
     device = make_device(tmp_path)
     process = subprocess.Popen(

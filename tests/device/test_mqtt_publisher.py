@@ -255,3 +255,51 @@ def test_topic_prefix_defaults_to_doorbell_and_the_device_id(
     assert Publisher(device_config(mosquitto, state)).topics.prefix == PREFIX
     custom = device_config(mosquitto, state, topic_prefix="home/porch")
     assert Publisher(custom).topics.full("motion") == "home/porch/motion"
+
+
+def test_a_stale_retained_motion_on_is_replaced_at_connect(
+    mosquitto: Mosquitto, store: ClipStore, state: Path
+) -> None:
+    # What a doorbell that lost power mid-motion leaves on the broker.
+    stale = Subscriber(mosquitto, [])
+    stale.publish(f"{PREFIX}/motion", "ON", retain=True)
+    stale.close()
+    publisher = start_publisher(device_config(mosquitto, state, discovery=False))
+    try:
+        assert publisher.wait_connected(5)
+        time.sleep(0.3)
+        late = Subscriber(mosquitto, [f"{PREFIX}/motion"])
+        assert late.wait_for(lambda m: any(x.retain for x in m))
+        assert [x.payload for x in late.messages if x.retain] == [b"OFF"]
+        late.close()
+    finally:
+        publisher.stop()
+
+
+def test_motion_goes_off_before_the_doorbell_goes_offline(
+    mosquitto: Mosquitto, store: ClipStore, state: Path
+) -> None:
+    publisher = start_publisher(device_config(mosquitto, state, discovery=False))
+    watcher = Subscriber(mosquitto, [f"{PREFIX}/#"])
+    try:
+        assert publisher.wait_connected(5)
+        publisher.publish_motion(True)
+        assert watcher.wait_for(lambda m: (f"{PREFIX}/motion", b"ON") in _pairs(m))
+        publisher.stop()  # the end of a replayed file, or SIGTERM
+        assert watcher.wait_for(lambda m: m[-1].payload == b"offline")
+        after_on = _pairs(watcher.messages)
+        last_motion = [p for t, p in after_on if t == f"{PREFIX}/motion"][-1]
+        assert last_motion == b"OFF"
+    finally:
+        publisher.stop()
+        watcher.close()
+    retained = Subscriber(mosquitto, [f"{PREFIX}/motion"])
+    try:
+        assert retained.wait_for(lambda m: bool(m))
+        assert retained.messages[-1].payload == b"OFF"
+    finally:
+        retained.close()
+
+
+def _pairs(messages: list[Received]) -> list[tuple[str, bytes]]:
+    return [(m.topic, m.payload) for m in messages]

@@ -17,13 +17,16 @@ class FileSource:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        # The messages leave out the path: the source's spec (`file:PATH`) is said beside them.
+        if not self.path.is_file():
+            raise SourceLost("no such file")
         try:
             self._container = av.open(str(self.path))
         except (OSError, av.FFmpegError) as exc:
-            raise SourceLost(f"cannot open {self.path}: {exc}") from exc
+            raise SourceLost(f"cannot open it: {getattr(exc, 'strerror', None) or exc}") from exc
         if not self._container.streams.video:
             self._container.close()
-            raise SourceLost(f"{self.path} has no video stream")
+            raise SourceLost("it has no video stream")
         self._stream = self._container.streams.video[0]
 
     def __iter__(self) -> Iterator[Frame]:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edge.core.config import Config
@@ -34,6 +35,7 @@ from edge.device.events.health import PipelineCounters, build_health
 from edge.device.events.publisher import Publisher
 from edge.device.frame import Frame
 from edge.device.motion import MotionResult
+from edge.device.privacy_state import load_privacy_mode, save_privacy_mode
 from edge.device.redact import Redactor
 from edge.device.stages import build_stages
 from edge.device.store.clip_store import ClipStore
@@ -109,8 +111,11 @@ class Daemon:
         self.config = config
         self._source_spec = source or ("memory" if frames is not None else config.camera.source)
         self._frames = frames
-        self._realtime = realtime
         self._replay = replay or frames is not None
+        # `doorbell run` with a file as its camera plays it as a camera would: at its own
+        # pace, with clips stamped by the wall clock from its first frame on.
+        self._file_camera = self._source_spec.startswith("file:") and not self._replay
+        self._realtime = realtime or self._file_camera
         self._notifier = SystemdNotifier()
         self._started = time.monotonic()
         self._publisher: Publisher | None = None
@@ -123,6 +128,7 @@ class Daemon:
         # Ledger entries are appended on the processing thread, not the MQTT thread.
         self._privacy_changes: list[tuple[bool, str]] = []
         self._privacy_on = False
+        self._state_dir: Path | None = None
 
     def run(self) -> RunSummary:
         """Record until the source ends or SIGTERM/SIGINT; returns the summary."""
@@ -133,6 +139,11 @@ class Daemon:
             raise DaemonError(str(exc)) from None
         for action in store.repair_actions:
             log.warning("repair: %s", action)
+        self._state_dir = store.state_dir
+        with self._lock:
+            self._privacy_on = self._privacy_on or load_privacy_mode(store.state_dir)
+        if self._privacy_on:
+            log.warning("privacy mode is on (saved): not recording until it is switched off")
         try:
             return self._run_with(store)
         finally:
@@ -191,7 +202,7 @@ class Daemon:
 
     def _record(self, store: ClipStore, audit: DeviceAudit) -> RunSummary:
         config = self.config
-        wall_time = _WallClock(replay=self._replay)
+        wall_time = _WallClock(from_first_frame=self._replay or self._file_camera)
         stages = build_stages(config)
         self._redactor = stages.redactor
         encoder = stages.encoder
@@ -226,7 +237,9 @@ class Daemon:
             self._notifier.stopping()
             restore()
         failure = pipeline.failure
-        if isinstance(failure, SourceUnavailable | ImportError):
+        if isinstance(failure, SourceUnavailable):
+            raise DaemonError(str(failure)) from failure  # it names the source already
+        if isinstance(failure, ImportError):
             raise DaemonError(f"{self._source_spec}: {failure}") from failure
         if failure is not None:
             raise DaemonError(f"pipeline failed: {failure}") from failure
@@ -244,16 +257,25 @@ class Daemon:
     # -- privacy control (from MQTT or local) ---------------------------------------
 
     def set_privacy_mode(self, on: bool, source: str) -> None:
-        """Stop (on) or resume (off) analysing and recording; logged in the ledger."""
+        """Stop (on) or resume (off) analysing and recording; saved so that it survives a
+        restart, and logged in the ledger."""
         with self._lock:
             if self._privacy_on == on:
                 return
+            if self._state_dir is not None:
+                try:
+                    save_privacy_mode(self._state_dir, on, source)
+                except OSError as exc:
+                    # Still obeyed for this run; after a restart the saved mode holds.
+                    log.error("cannot save privacy mode %s: %s", "on" if on else "off", exc)
             self._privacy_on = on
             if self._pipeline is not None:
                 self._pipeline.set_privacy_mode(on)
         log.warning("privacy mode %s (from %s)", "on" if on else "off", source)
         if self._publisher is not None:
             self._publisher.publish_privacy_mode(on)
+            if on:
+                self._publisher.publish_motion(False)  # nothing is watched for motion now
         with self._lock:
             self._privacy_changes.append((on, source))
 
@@ -385,18 +407,18 @@ class Daemon:
 
 class _WallClock:
     """Maps frame times to Unix time. A live camera's times are monotonic-clock seconds; a
-    replayed file's start at its first frame, which is taken to be now."""
+    file's start at its first frame, which is taken to be now (`from_first_frame`)."""
 
-    def __init__(self, replay: bool) -> None:
-        self._replay = replay
+    def __init__(self, from_first_frame: bool) -> None:
+        self._from_first_frame = from_first_frame
         self._offset: float | None = None
 
     def observe(self, frames: Iterable[Frame]) -> Iterator[Frame]:
         """Pass frames through, anchoring the clock on the first."""
         for frame in frames:
             if self._offset is None:
-                now = time.time() if self._replay else time.time() - time.monotonic()
-                self._offset = now - frame.t if self._replay else now
+                now = time.time() if self._from_first_frame else time.time() - time.monotonic()
+                self._offset = now - frame.t if self._from_first_frame else now
             yield frame
 
     def __call__(self, t: float) -> float:

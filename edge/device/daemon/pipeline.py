@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from edge.device.capture.reopen import SourceUnavailable
 from edge.device.daemon.clip_writer import ClipWriter
 from edge.device.encoder import to_i420
 from edge.device.frame import Frame
@@ -127,6 +128,11 @@ class Pipeline:
         def run() -> None:
             try:
                 body()
+            except SourceUnavailable as exc:
+                # The camera (or file) is gone for good and the message says why.
+                log.error("%s; stopping", exc)
+                self.failure = self.failure or exc
+                self._stop.set()
             except BaseException as exc:
                 log.exception("%s thread failed; stopping", threading.current_thread().name)
                 self.failure = self.failure or exc

@@ -155,7 +155,9 @@ class Publisher:
         )
 
         self._lock = threading.Lock()
-        self._state: dict[str, str] = {}
+        # Motion starts OFF, so the first connection replaces an ON left retained by a run
+        # that ended mid-motion (a crash, a power cut) instead of leaving it "Detected".
+        self._state: dict[str, str] = {topics.MOTION: "OFF"}
         self._direct: deque[_Direct] = deque()
         self._outbox_dirty = threading.Event()
         self._stop = threading.Event()
@@ -453,6 +455,11 @@ class Publisher:
             self._refused += 1
 
     def _say_goodbye(self, client: mqtt.Client) -> None:
+        # Nothing watches for motion once the doorbell is gone: no retained ON may outlive it.
+        with self._lock:
+            motion = self._state.get(topics.MOTION)
+        if motion != "OFF":
+            self._send(client, topics.MOTION, "OFF", retain=True)
         info = client.publish(
             self._names.full(topics.AVAILABILITY), topics.OFFLINE, qos=1, retain=True
         )
