@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from edge import __version__
 from edge.commands import CommandError
+from edge.logs import configure_logging
 
 # Command groups, in the order `doorbell --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -42,14 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one `doorbell` command and return its exit status."""
+    """Run one `doorbell` command and return its exit status: 0 ok, 1 failed, 2 usage."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
@@ -57,3 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`doorbell audit show --json | head`): nothing left to say.
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        # A defect, not bad input: one line for the user, the traceback with -v.
+        logging.getLogger(__name__).debug("unexpected failure", exc_info=True)
+        print(
+            f"doorbell: error: unexpected {type(exc).__name__}: {exc} (run with -v for details)",
+            file=sys.stderr,
+        )
+        return 1

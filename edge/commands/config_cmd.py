@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from edge.core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from edge.commands.options import add_config_argument
+from edge.core.config import ConfigError, load_config
 from edge.core.config.example import render_example
 from edge.core.config.models import Config
 
@@ -17,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
 
     check = actions.add_parser("check", help="validate a config file and report every problem")
-    check.add_argument("file", nargs="?", default=str(DEFAULT_CONFIG_PATH))
+    add_config_argument(check)
+    # The older positional form still works: `doorbell config check FILE`.
+    check.add_argument("file", nargs="?", help=argparse.SUPPRESS)
     check.set_defaults(func=_check)
 
     schema = actions.add_parser("schema", help="print the JSON Schema of the config")
@@ -28,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
+    args.file = args.file or args.config
     try:
         config = load_config(args.file)
     except ConfigError as exc:

@@ -89,8 +89,12 @@ def _demo(args: argparse.Namespace) -> int:
     _step("5. The owner exports a clip with the owner key (logged in the signed ledger)")
     clip = clips[0]
     files = [(s, segment_file(state, s)) for s in read_segments(state, clip.id)]
-    result = export_segments(files, [owner.identity], root / "export.mp4")
-    record_export(state, owner, [clip.id], "demo")
+    result = export_segments(
+        files,
+        [owner.identity],
+        root / "export.mp4",
+        before_publish=lambda: record_export(state, owner, [clip.id], "demo"),
+    )
     print(f"   {result.path}: {result.frames} frames, {result.duration_s:.1f} s")
     print(f"   (or with plain age: age -d -i {root / 'owner.key'} SEGMENT.mp4.age > seg.mp4)")
 

@@ -19,10 +19,12 @@ from edge.commands.options import (
     load_device_config,
     load_owner_key,
 )
+from edge.core.log.ledger import LedgerError
 from edge.core.store.errors import StorageError
 from edge.core.store.reading import read_clips, read_segments, segment_file
 from edge.owner.export import ExportError, export_segments
 from edge.owner.export_log import record_export
+from edge.owner.plaintext_file import OutputError, check_output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("export", help="decrypt a clip into one playable MP4 (owner key)")
     parser.add_argument("clip_id", help="clip id (see `doorbell clips`)")
     add_owner_key_arguments(parser)
-    parser.add_argument("--out", "-o", required=True, type=Path, help="MP4 file to write")
+    parser.add_argument(
+        "-o", "--out", required=True, type=Path, help="MP4 file to write (mode 0600)"
+    )
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists")
     add_config_argument(parser)
     parser.add_argument("--purpose", help="why it is exported (kept in the ledger)")
     parser.add_argument(
@@ -42,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    try:
+        check_output_path(args.out, force=args.force)
+    except OutputError as exc:
+        raise CommandError(str(exc)) from None
     config = load_device_config(args.config)
     state_dir = config.storage.path
     try:
@@ -57,13 +66,19 @@ def _export(args: argparse.Namespace) -> int:
     files = [(segment, segment_file(state_dir, segment)) for segment in segments]
     try:
         result = export_segments(
-            files, [owner.identity], args.out, _progress_bar(), salvage=args.salvage
+            files,
+            [owner.identity],
+            args.out,
+            _progress_bar(),
+            salvage=args.salvage,
+            force=args.force,
+            # Logged before the file is visible: no export exists that the ledger lacks.
+            before_publish=lambda: record_export(state_dir, owner, [clip.id], args.purpose),
         )
-    except ExportError as exc:
+    except (ExportError, OutputError, LedgerError) as exc:
         raise CommandError(str(exc)) from None
     for problem in result.problems:
         print(f"doorbell: warning: {problem}", file=sys.stderr)
-    record_export(state_dir, owner, [clip.id], args.purpose)
     truncated = "".join(f"; truncated: {note}" for note in result.truncated)
     print(
         f"{args.out}: {result.frames} frames, {result.duration_s:.1f} s, "

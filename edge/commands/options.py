@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -12,11 +13,22 @@ from edge.commands import CommandError
 from edge.core.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
 from edge.owner.owner_key import OwnerKey, OwnerKeyError, PassphraseRequiredError
 
+CONFIG_VARIABLE = "DOORBELL_CONFIG"
+
+
+def default_config_path() -> str:
+    """`$DOORBELL_CONFIG`, else /etc/doorbell/doorbell.toml."""
+    return os.environ.get(CONFIG_VARIABLE) or str(DEFAULT_CONFIG_PATH)
+
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    """`--config FILE` of the device."""
+    """`--config FILE` of the device (`-c FILE`; default `$DOORBELL_CONFIG` or /etc/...)."""
     parser.add_argument(
-        "--config", default=str(DEFAULT_CONFIG_PATH), help="device config (default: %(default)s)"
+        "-c",
+        "--config",
+        default=default_config_path(),
+        metavar="FILE",
+        help=f"device config (default: ${CONFIG_VARIABLE}, else {DEFAULT_CONFIG_PATH})",
     )
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -31,6 +30,7 @@ from edge.core.vault import (
     decrypt_bytes,
     open_reader,
 )
+from edge.owner.plaintext_file import PlaintextFile
 
 if TYPE_CHECKING:
     import av
@@ -141,16 +141,34 @@ def export_segments(
     progress: Callable[[int, int], None] = lambda done, total: None,
     *,
     salvage: bool = False,
+    force: bool = False,
+    before_publish: Callable[[], object] = lambda: None,
 ) -> ExportResult:
-    """Join the decryptable segments into `out` (written beside it, then renamed).
+    """Join the decryptable segments into `out`: written 0600 beside it, `before_publish`
+    called (the ledger entry), then made visible; an existing `out` is replaced only with
+    `force` (see `edge.owner.plaintext_file`). OutputError when `out` cannot be written.
 
     With `salvage`, incomplete (`partial`) segments contribute their whole fragments,
     and `result.truncated` says what each one lost.
     """
+    with PlaintextFile(out, force=force) as staging:
+        result = _export_into(staging.partial, segments, identities, progress, salvage)
+        result.path = out
+        before_publish()
+        staging.publish()
+    return result
+
+
+def _export_into(
+    partial: Path,
+    segments: Sequence[tuple[SegmentRecord, Path]],
+    identities: Sequence[Identity],
+    progress: Callable[[int, int], None],
+    salvage: bool,
+) -> ExportResult:
     import av  # PyAV loads only when a clip is exported, not for every command
 
-    result = ExportResult(out)
-    partial = out.with_name(out.name + ".partial")
+    result = ExportResult(partial)
     output: av.container.OutputContainer | None = None
     out_stream = None
     last_end = Fraction(0)
@@ -182,11 +200,9 @@ def export_segments(
             raise ExportError("no segment could be exported: " + "; ".join(result.problems))
         output.close()
         output = None
-        os.replace(partial, out)
     except BaseException:
         if output is not None:
             output.close()
-        partial.unlink(missing_ok=True)
         raise
     result.duration_s = float(last_end)
     return result
