@@ -184,3 +184,29 @@ def test_config_check_reports_a_broken_camera_profile(
     path.write_text(f'[camera]\nprofile = "{profile}"\n[owner]\nrecipients = ["{RECIPIENT}"]\n')
     assert main(["config", "check", str(path)]) == 1
     assert "camera.profile" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("[faces]\nenabled = false\n", True),
+        ("[faces]\nenabled = false\nstore_faces_unobscured = true\n", False),
+        ('[mqtt]\nhost = "broker.lan"\nusername = "d"\npassword_file = "/p"\n', True),
+        ('[mqtt]\nhost = "broker.lan"\nusername = "d"\npassword_file = "/p"\ntls = true\n', False),
+        (
+            '[mqtt]\nhost = "broker.lan"\nusername = "d"\npassword_file = "/p"\n'
+            "password_in_clear = true\n",
+            False,
+        ),
+        ('[mqtt]\nhost = "127.0.0.1"\nusername = "d"\npassword_file = "/p"\n', False),
+    ],
+)
+def test_unsafe_choices_need_the_owner_to_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture, text: str, refused: bool
+) -> None:
+    path = tmp_path / "doorbell.toml"
+    path.write_text(f'[owner]\nrecipients = ["{RECIPIENT}"]\n' + text)
+    assert main(["config", "check", "--config", str(path)]) == (1 if refused else 0)
+    err = capsys.readouterr().err
+    if refused:
+        assert "store_faces_unobscured = true" in err or "password_in_clear = true" in err

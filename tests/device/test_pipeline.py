@@ -28,7 +28,7 @@ def run_with_timeout(pipeline: Pipeline, seconds: float = 60.0) -> None:
 
 
 def build(tmp_path: Path, frames, motion_for=None) -> tuple[Pipeline, ClipStore, ClipWriter]:
-    device = make_device(tmp_path, "[faces]\nenabled = false\n")
+    device = make_device(tmp_path, "[faces]\nenabled = false\nstore_faces_unobscured = true\n")
     config = device.config
     store = ClipStore.open(config.storage, config.owner.recipients, events=store_events())
     writer = ClipWriter(store, H264SegmentEncoder(EncoderSettings(threads=1)), lambda t: t)

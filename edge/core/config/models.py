@@ -210,7 +210,17 @@ class FacesConfig(Section):
 
     enabled: bool = Field(
         default=True,
-        description="Detect and obscure faces. Off only for cameras that never see a face.",
+        description=(
+            "Detect and obscure faces. Off only for cameras that never see a face, and only "
+            "together with store_faces_unobscured = true."
+        ),
+    )
+    store_faces_unobscured: bool = Field(
+        default=False,
+        description=(
+            "The owner's acknowledgement that with enabled = false every face in view is "
+            "stored as it is. Needed to switch face redaction off; ignored otherwise."
+        ),
     )
     on_failure: Literal["obscure", "drop"] = Field(
         default="obscure",
@@ -288,6 +298,15 @@ class FacesConfig(Section):
             "longer is handled like a failure (see on_failure)."
         ),
     )
+
+    @model_validator(mode="after")
+    def _off_only_when_acknowledged(self) -> FacesConfig:
+        if not self.enabled and not self.store_faces_unobscured:
+            raise ValueError(
+                "enabled = false stores every face in view unobscured: keep enabled = true, "
+                "or also set store_faces_unobscured = true if that is what you mean"
+            )
+        return self
 
 
 class RecordingConfig(Section):
@@ -383,6 +402,9 @@ class OwnerConfig(Section):
         return values
 
 
+_LOOPBACK_HOSTS = frozenset({"localhost", "::1", "ip6-localhost"})
+
+
 class MqttConfig(Section):
     """Metadata-only publishing to the home server's broker (never images, by design)."""
 
@@ -445,6 +467,14 @@ class MqttConfig(Section):
         pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
         description="Home Assistant's MQTT discovery prefix.",
     )
+    password_in_clear: bool = Field(
+        default=False,
+        description=(
+            "The owner's acknowledgement that with tls = false the broker password crosses "
+            "the network unencrypted. Needed for a password without TLS to a broker that is "
+            "not on this machine."
+        ),
+    )
     allow_remote_unpause: bool = Field(
         default=False,
         description=(
@@ -474,6 +504,18 @@ class MqttConfig(Section):
         uses_tls_files = self.tls_ca_file or self.tls_certfile or self.tls_insecure
         if uses_tls_files and not self.tls:
             raise ValueError("tls_* settings need tls = true")
+        on_this_machine = self.host in _LOOPBACK_HOSTS or self.host.startswith("127.")
+        if (
+            self.password_file
+            and not self.tls
+            and not on_this_machine
+            and not self.password_in_clear
+        ):
+            raise ValueError(
+                f"password_file with tls = false would send the broker password to {self.host} "
+                "unencrypted: set tls = true (recommended), or password_in_clear = true if "
+                "you accept that"
+            )
         return self
 
 
