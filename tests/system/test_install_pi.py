@@ -169,7 +169,8 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> tuple[Plan, list[str] | N
             extra='[camera]\nbutton_gpio = 17\n[storage]\npath = "/srv/doorbell"\n',
         ).replace(
             "[mqtt]\n",
-            '[mqtt]\nusername = "front-door"\npassword_file = "/etc/doorbell/mqtt-password"\n',
+            '[mqtt]\nusername = "front-door"\npassword_file = "/etc/doorbell/mqtt-password"\n'
+            "tls = true\n",
         ),
         groups="video:x:44:\ngpio:x:997:\n",
     )
