@@ -89,6 +89,10 @@ note() {
     printf '    %s\n' "$*"
 }
 
+warn() {
+    printf '    warning: %s\n' "$*"
+}
+
 # Print a command, then run it unless this is a dry run.
 run() {
     printf '    +'
@@ -313,8 +317,30 @@ eval "$CONFIG_VALUES"
 
 # --- 5. the unit and its drop-ins ---------------------------------------------------------
 
-step "systemd unit $UNIT_DIR/$SERVICE"
+step "systemd unit $UNIT_DIR/$SERVICE (and the kernel's memory controller it needs)"
 install_file "$REPO/firmware_configs/systemd/$SERVICE" "$(p "$UNIT_DIR/$SERVICE")" 644 root
+# MemoryMax= and MemorySwapMax=0 (redacted frames live only in RAM and must never reach
+# swap) need the cgroup memory controller, which Raspberry Pi OS kernels leave off
+# unless the kernel command line says cgroup_enable=memory.
+CMDLINE=""
+for candidate in /boot/firmware/cmdline.txt /boot/cmdline.txt; do
+    if [ -f "$(p "$candidate")" ]; then
+        CMDLINE="$(p "$candidate")"
+        break
+    fi
+done
+if grep -qw memory "$(p /sys/fs/cgroup/cgroup.controllers)" 2>/dev/null; then
+    note "memory controller on: MemoryMax and MemorySwapMax apply"
+elif [ -z "$CMDLINE" ]; then
+    warn "no /boot/firmware/cmdline.txt: cannot turn the cgroup memory controller on;" \
+        "MemoryMax= and MemorySwapMax=0 are ignored until the kernel has it"
+elif grep -qw 'cgroup_enable=memory' "$CMDLINE"; then
+    note "cgroup_enable=memory is in $CMDLINE: the memory limits apply after the next reboot"
+else
+    run cp -p "$CMDLINE" "$CMDLINE.before-doorbell"
+    run sed -i '1 s/$/ cgroup_enable=memory/' "$CMDLINE"
+    warn "added cgroup_enable=memory to $CMDLINE: reboot once for the memory limits to apply"
+fi
 
 step "network: only the MQTT broker"
 if [ "$MQTT_ENABLED" -eq 1 ]; then

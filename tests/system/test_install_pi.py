@@ -325,6 +325,38 @@ def test_unresolvable_broker_stops_before_enabling(tmp_path: Path) -> None:
     assert not result.ran("systemctl enable")
 
 
+CMDLINE = "console=serial0,115200 console=tty1 root=PARTUUID=0x1-02 rootfstype=ext4 rootwait\n"
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "controllers", "expected"),
+    [
+        (
+            CMDLINE,
+            None,
+            "sed -i 1\\ s/\\$/\\ cgroup_enable=memory/ {root}/boot/firmware/cmdline.txt",
+        ),
+        (CMDLINE.strip() + " cgroup_enable=memory\n", None, "apply after the next reboot"),
+        (CMDLINE, "cpu io memory pids\n", "memory controller on"),
+        (None, None, "cannot turn the cgroup memory controller on"),
+    ],
+)
+def test_memory_limits_get_the_cgroup_memory_controller(
+    tmp_path: Path, cmdline: str | None, controllers: str | None, expected: str
+) -> None:
+    root = make_root(tmp_path / "root", config_toml())
+    if cmdline is not None:
+        (root / "boot" / "firmware").mkdir(parents=True)
+        (root / "boot" / "firmware" / "cmdline.txt").write_text(cmdline)
+    if controllers is not None:
+        (root / "sys" / "fs" / "cgroup").mkdir(parents=True)
+        (root / "sys" / "fs" / "cgroup" / "cgroup.controllers").write_text(controllers)
+    result = plan(root, tmp_path)
+    assert expected.format(root=root) in result.stdout
+    if "sed" not in expected:
+        assert not result.ran("sed -i")
+
+
 def test_root_without_dry_run_is_refused(tmp_path: Path) -> None:
     root = make_root(tmp_path / "root", config_toml())
     before = tree_state(root)
@@ -428,3 +460,18 @@ def test_camera_profiles_use_real_libcamera_controls(profile: Path) -> None:
         assert low <= value <= high, f"{name} = {value}"
     if data["sensor_hdr"] or "AfMode" in data["controls"]:
         assert profile.name.startswith("cm3"), "only the IMX708 has HDR and autofocus"
+
+
+def test_deploy_guide_lists_the_scripts_steps_in_order() -> None:
+    script_steps = re.findall(r'^step "', SCRIPT.read_text(), flags=re.M)
+    guide = (REPO / "docs" / "DEPLOY.md").read_text()
+    listing = guide[guide.index("The script (its output") : guide.index("Every step checks first")]
+    numbers = [int(n) for n in re.findall(r"^(\d+)\. ", listing, flags=re.M)]
+    assert numbers == list(range(1, len(script_steps) + 1))
+    stop = re.search(r"first run it stops at step (\d+)", guide)
+    assert stop is not None
+    lines = SCRIPT.read_text().splitlines()
+    check_step = 1 + [i for i, line in enumerate(lines) if line.startswith('step "')].index(
+        next(i for i, line in enumerate(lines) if line.startswith('step "doorbell config check'))
+    )
+    assert int(stop.group(1)) == check_step
