@@ -1,4 +1,5 @@
-"""`doorbell config check|schema|example`: validate a config, print its schema or an example."""
+"""`doorbell config check|schema|example|acl`: validate a config, print its schema, an example,
+or its block for the broker's ACL."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import argparse
 import json
 import sys
 
-from edge.commands.options import add_config_argument
+from edge.commands.options import add_config_argument, load_device_config
 from edge.core.config import ConfigError, load_config
 from edge.core.config.example import render_example
 from edge.core.config.models import Config
+from edge.core.mqtt.acl import device_acl
+from edge.core.mqtt.topics import Topics
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     example = actions.add_parser("example", help="print a commented example config")
     example.set_defaults(func=_example)
+
+    acl = actions.add_parser(
+        "acl", help="print this doorbell's block for the broker's ACL file (mosquitto)"
+    )
+    add_config_argument(acl)
+    acl.set_defaults(func=_acl)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -65,4 +74,12 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _example(args: argparse.Namespace) -> int:
     sys.stdout.write(render_example())
+    return 0
+
+
+def _acl(args: argparse.Namespace) -> int:
+    config = load_device_config(args.config)
+    username = config.mqtt.username or config.device.id
+    print(f"# doorbell {config.device.id}: its own topics only (doorbell config acl)")
+    print(device_acl(Topics.from_config(config), username, config.device.id), end="")
     return 0

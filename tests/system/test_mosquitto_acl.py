@@ -24,7 +24,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.core.config.models import Config
 from edge.core.mqtt import topics
+from edge.core.mqtt.acl import device_acl
 from edge.core.mqtt.connection import Backoff
+from edge.core.mqtt.topics import Topics
 from edge.device.events.publisher import Publisher
 
 REPO = Path(__file__).resolve().parents[2]
@@ -250,14 +252,30 @@ def test_the_real_publisher_works_within_the_acl(
         publisher.stop()
 
 
-def test_acl_names_exactly_the_topics_the_doorbell_uses() -> None:
-    lines = [line.split() for line in ACL.read_text().splitlines() if line.startswith("pattern")]
-    writes = {t for kind, access, t in lines if access == "write"}
-    reads = {t for kind, access, t in lines if access == "read"}
-    assert writes == {f"doorbell/%u/{s}" for s in topics.PUBLISHED_TOPICS} | {
-        "homeassistant/+/%u/+/config"
-    }
-    assert reads == {f"doorbell/%u/{s}" for s in topics.INBOUND_TOPICS} | {
-        f"homeassistant/{topics.HA_STATUS}"
-    }
-    assert not re.search(r"^pattern\s+readwrite", ACL.read_text(), re.MULTILINE)
+def test_acl_gives_each_doorbell_exactly_what_doorbell_config_acl_prints() -> None:
+    text = ACL.read_text()
+    assert not re.search(r"^pattern\b", text, re.MULTILINE)  # patterns apply to every user
+    for device in ("front-door", "back-door"):
+        names = Topics(prefix=f"doorbell/{device}")
+        assert device_acl(names, device, device) in text
+
+
+@pytest.mark.parametrize("role", ["requests", "watcher", "homeassistant"])
+def test_no_other_account_can_pass_for_a_doorbell(connect, role: str) -> None:
+    home_assistant = connect("homeassistant", ["homeassistant/#"])
+    watcher = connect("watcher", ["doorbell/#"])
+    impostor = connect(role, [])
+    # Under its own name (what `pattern %u` lines allowed) and under a real doorbell's.
+    for device in (role, "front-door"):
+        impostor.publish(f"homeassistant/switch/{device}/privacy/config", b'{"name": "fake"}')
+        impostor.publish(topic(device, topics.HEALTH), b'{"fake": true}')
+        impostor.publish(topic(device, topics.AVAILABILITY), b"online")
+    door = connect("front-door", [])
+    door.publish("homeassistant/binary_sensor/front-door/motion/config", b"{}")
+    door.publish(topic("front-door", topics.HEALTH), b"sentinel")
+    assert watcher.wait_for(lambda got: any(m.payload == b"sentinel" for m in got))
+    assert home_assistant.wait_for(lambda got: any(m.topic.endswith("/config") for m in got))
+    fakes = (b'{"name": "fake"}', b'{"fake": true}')
+    arrived = [*home_assistant.messages, *watcher.messages]
+    assert not [m.topic for m in arrived if m.payload in fakes or f"/{role}/" in m.topic]
+    assert not [m for m in watcher.messages if m.payload == b"online" and not m.retain]

@@ -2,7 +2,7 @@
 network beyond the broker, camera devices only) and its `systemd-analyze security` score.
 
 The score is measured where `systemd-analyze` exists (Debian: the `systemd` package) and
-printed; run `pytest -s tests/test_systemd_unit.py` to see it.
+printed; run `pytest -s tests/system/test_systemd_unit.py` to see it.
 """
 
 from __future__ import annotations
