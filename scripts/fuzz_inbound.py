@@ -40,6 +40,7 @@ from edge.core.config import Config, ConfigError, load_config, parse_config
 from edge.core.config.example import render_example
 from edge.core.mqtt.topics import Topics
 from edge.core.store.requests import open_book, parse_request
+from edge.core.timestamps import parse_rfc3339, rfc3339, utc_now
 from edge.core.vault import X25519Identity
 from edge.device.consent.device_audit import DeviceAudit
 from edge.device.consent.intake import MAX_PENDING, RequestIntake
@@ -100,6 +101,15 @@ json_values = st.recursive(
 )
 
 
+# When a command says it was sent: now (fresh), minutes ago (stale, as a queued one),
+# ahead of the clock, missing, or not a time at all.
+command_times = st.one_of(
+    st.integers(-300, 300).map(lambda s: rfc3339(utc_now() + timedelta(seconds=s))),
+    st.just(None),
+    st.text(max_size=30),
+)
+
+
 @st.composite
 def footage_requests(draw: st.DrawFn) -> bytes:
     """A valid request, then fields replaced, dropped or added, as JSON text (or not quite)."""
@@ -120,6 +130,9 @@ def footage_requests(draw: st.DrawFn) -> bytes:
                 request.pop(key, None)
             case "text":
                 request[key] = draw(st.text(max_size=300))
+    sent = draw(command_times)
+    if sent is not None:
+        request["time"] = sent
     text = json.dumps(request, ensure_ascii=draw(st.booleans()))
     match draw(st.sampled_from(["as is", "duplicate key", "cut", "nan", "deep"])):
         case "duplicate key":
@@ -133,8 +146,21 @@ def footage_requests(draw: st.DrawFn) -> bytes:
     return text.encode()
 
 
+@st.composite
+def privacy_commands(draw: st.DrawFn) -> bytes:
+    """`{"state": ..., "time": ...}`: fresh, stale, future, missing or garbage times."""
+    command: dict[str, Any] = {"state": draw(st.sampled_from(["ON", "OFF", "on", "", None]))}
+    sent = draw(command_times)
+    if sent is not None:
+        command["time"] = sent
+    if draw(st.booleans()):
+        command[draw(st.sampled_from(["redaction", "state", "time", "x"]))] = draw(json_values)
+    return json.dumps(command).encode()
+
+
 payloads = st.one_of(
     st.sampled_from([b"ON", b"OFF", b"on", b" ON", b"ON\n", b"\xefON", b"", b"online", b"offline"]),
+    privacy_commands(),
     st.binary(max_size=300),
     st.text(max_size=200).map(str.encode),
     json_values.map(lambda v: json.dumps(v).encode()),
@@ -196,10 +222,15 @@ class MqttRun:
         new_calls = self.doorbell.privacy_calls[calls_before:]
         if new_calls:
             assert new_calls == [(True, "mqtt")], new_calls
-            assert (topic, payload, retained) == (PRIVACY_SET, b"ON", False)
+            assert (topic, retained) == (PRIVACY_SET, False)
+            command = json.loads(payload)
+            assert set(command) == {"state", "time"} and command["state"] == "ON"
+            assert abs((utc_now() - parse_rfc3339(command["time"])).total_seconds()) < 200
             assert verdict.accepted
         if topic == REQUEST_NEW and verdict.accepted:
-            request = parse_request(json.loads(payload))  # raises if the schema refuses it
+            fields = json.loads(payload)
+            assert abs((utc_now() - parse_rfc3339(fields.pop("time"))).total_seconds()) < 200
+            request = parse_request(fields)  # raises if the schema refuses it
             with open_book(self.state) as book:
                 stored = book.get(request.request_id())
             assert stored is not None and stored.status == "pending"

@@ -10,6 +10,7 @@ import time
 import types
 from pathlib import Path
 
+from commands_support import privacy
 from daemon_support import make_device, write_scene_video
 from fake_gpio import FakeButton
 from mosquitto import Mosquitto, Subscriber
@@ -76,7 +77,7 @@ def test_privacy_mode_from_the_network_stops_recording(
     commander = Subscriber(mosquitto, [f"{PREFIX}/privacy"])
     try:
         assert commander.wait_for(lambda m: bool(commander.on(f"{PREFIX}/privacy")))
-        commander.publish(f"{PREFIX}/privacy/set", b"ON")
+        commander.publish(f"{PREFIX}/privacy/set", privacy(True))
         assert commander.wait_for(
             lambda m: [x.payload for x in commander.on(f"{PREFIX}/privacy")][-1] == b"ON"
         )

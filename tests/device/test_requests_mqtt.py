@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from commands_support import request as fresh
 from mosquitto import Mosquitto, Subscriber, device_config
 from share_support import Device, make_device, record_clip
 
@@ -88,8 +89,8 @@ def test_request_over_mqtt_to_verified_package_and_tamper_evident_ledger(
             "to": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
             "recipient": recipient,
         }
-        watcher.publish(NEW, json.dumps({**request, "thumbnail": "please"}))
-        watcher.publish(NEW, json.dumps(request))
+        watcher.publish(NEW, fresh({**request, "thumbnail": "please"}))
+        watcher.publish(NEW, fresh(request))
         assert watcher.wait_for(lambda _: len(statuses(watcher)) == 1)
         pending = statuses(watcher)[0]
         assert pending["status"] == "pending"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from commands_support import privacy
 from mosquitto import HOST, MOSQUITTO, Mosquitto, Subscriber, TlsFiles, password_line
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -115,7 +116,7 @@ def test_a_doorbell_cannot_publish_under_another_doorbells_prefix(connect) -> No
 def test_a_doorbell_cannot_send_commands_to_itself(connect) -> None:
     door = connect("front-door", [topic("front-door", topics.PRIVACY_SET)])
     watcher = connect("watcher", ["doorbell/#"])
-    door.publish(topic("front-door", topics.PRIVACY_SET), b"OFF")
+    door.publish(topic("front-door", topics.PRIVACY_SET), privacy(False))
     door.publish(topic("front-door", topics.REQUEST_NEW), b"{}")
     door.publish(topic("front-door", topics.HEALTH), b"sentinel")
     assert watcher.wait_for(lambda got: any(m.payload == b"sentinel" for m in got))
@@ -129,9 +130,9 @@ def test_a_doorbell_receives_its_own_commands_and_no_one_elses(connect) -> None:
     door = connect("front-door", [*own, "homeassistant/status", "doorbell/+/privacy/set"])
     home_assistant = connect("homeassistant", [])
     requests = connect("requests", [])
-    home_assistant.publish(topic("back-door", topics.PRIVACY_SET), b"ON")
+    home_assistant.publish(topic("back-door", topics.PRIVACY_SET), privacy(True))
     requests.publish(topic("back-door", topics.REQUEST_NEW), b"{}")
-    home_assistant.publish(topic("front-door", topics.PRIVACY_SET), b"ON")
+    home_assistant.publish(topic("front-door", topics.PRIVACY_SET), privacy(True))
     requests.publish(topic("front-door", topics.REQUEST_NEW), b"{}")
     home_assistant.publish("homeassistant/status", b"online")
     assert door.wait_for(
@@ -145,7 +146,7 @@ def test_home_assistant_may_switch_privacy_but_not_fake_doorbell_state(connect) 
     home_assistant = connect("homeassistant", [])
     home_assistant.publish(topic("front-door", topics.MOTION), b"ON")
     home_assistant.publish(topic("front-door", topics.CLIP_STORED), b"{}")
-    home_assistant.publish(topic("front-door", topics.PRIVACY_SET), b"ON")
+    home_assistant.publish(topic("front-door", topics.PRIVACY_SET), privacy(True))
     assert watcher.wait_for(lambda got: any(m.topic.endswith("/privacy/set") for m in got))
     assert [m.topic for m in watcher.messages] == [topic("front-door", topics.PRIVACY_SET)]
 
@@ -243,7 +244,7 @@ def test_the_real_publisher_works_within_the_acl(
         assert home_assistant.wait_for(
             lambda got: len([m for m in got if m.topic.endswith("/config")]) >= 5
         )
-        home_assistant.publish(topic("front-door", topics.PRIVACY_SET), b"ON")
+        home_assistant.publish(topic("front-door", topics.PRIVACY_SET), privacy(True))
         deadline = time.monotonic() + 5
         while not switch.calls and time.monotonic() < deadline:
             time.sleep(0.02)

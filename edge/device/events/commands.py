@@ -4,8 +4,9 @@ Privacy mode on (always) or off (only when `mqtt.allow_remote_unpause`), footage
 requests handed to the consent code, and Home Assistant's `online` announcement.
 Nothing here can switch redaction off, add a recipient or pull footage: there is no
 topic for it. Every message is rate limited per topic, size checked, decoded strictly
-and validated before a callback sees it; anything else is logged with the reason and
-dropped, and no message can raise out of `handle`.
+and validated before a callback sees it; commands must be fresh by the one rule of
+`edge.core.mqtt.command_time`, whether they arrive live, retained or queued; anything
+else is logged with the reason and dropped, and no message can raise out of `handle`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from edge.core.mqtt import topics
+from edge.core.mqtt.command_time import MAX_AGE_S, MAX_AHEAD_S, TIME_KEY
 from edge.core.mqtt.topics import Topics
 from edge.core.strict_json import loads_strict
+from edge.core.timestamps import parse_rfc3339, utc_now
 from edge.device.events.rate_limit import RateLimit, TokenBucket
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,7 @@ class CommandRouter:
         allow_remote_unpause: bool = False,
         limits: dict[str, RateLimit] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._privacy = privacy
         self._on_footage_request = on_footage_request
@@ -85,6 +90,8 @@ class CommandRouter:
         }
         limits = {**DEFAULT_LIMITS, **(limits or {})}
         self._buckets = {kind: TokenBucket(limits[kind], clock) for kind in limits}
+        self._wall_clock = wall_clock
+        self._last_applied: dict[str, datetime] = {}
         self._rate_dropped: dict[str, int] = {}
 
     @property
@@ -118,6 +125,7 @@ class CommandRouter:
         if self._rate_dropped.pop(kind, 0):
             log.warning("rate limit on %r lifted", topic)
         if retained and kind != HA_STATUS:
+            # Fresh or not, a retained command would act again on every reconnect.
             return Verdict(False, "retained command ignored (it would replay on every reconnect)")
         if len(payload) > MAX_INBOUND_BYTES:
             return Verdict(False, f"payload larger than {MAX_INBOUND_BYTES} bytes")
@@ -125,15 +133,43 @@ class CommandRouter:
             text = payload.decode("utf-8", errors="strict")
         except UnicodeDecodeError as exc:
             return Verdict(False, f"not UTF-8 (byte {exc.start})")
-        if kind == PRIVACY:
-            return self._privacy_command(text)
-        if kind == REQUEST:
-            return self._footage_request(text)
-        return self._home_assistant_status(text)
+        if kind == HA_STATUS:
+            return self._home_assistant_status(text)
+        try:
+            command = _strict_json_object(text)
+            sent = self._fresh(kind, command)
+        except ValueError as exc:
+            return Verdict(False, f"{kind} command refused: {exc}")
+        verdict = (
+            self._privacy_command(command) if kind == PRIVACY else self._footage_request(command)
+        )
+        if verdict.accepted:
+            self._last_applied[kind] = sent
+        return verdict
 
-    def _privacy_command(self, text: str) -> Verdict:
-        if text not in ("ON", "OFF"):
-            return Verdict(False, "privacy command must be exactly ON or OFF")
+    def _fresh(self, kind: str, command: dict[str, Any]) -> datetime:
+        """The command's send time, removed from it; ValueError unless it is fresh."""
+        sent_text = command.pop(TIME_KEY, None)
+        if not isinstance(sent_text, str):
+            raise ValueError(f"no {TIME_KEY!r} (RFC 3339): a command must say when it was sent")
+        try:
+            sent = parse_rfc3339(sent_text)
+        except ValueError:
+            raise ValueError(f"{TIME_KEY!r} is not an RFC 3339 time") from None
+        age = (self._wall_clock() - sent).total_seconds()
+        if age > MAX_AGE_S:
+            raise ValueError(f"sent {age:.0f} s ago, more than {MAX_AGE_S:.0f} s: too old")
+        if age < -MAX_AHEAD_S:
+            raise ValueError(f"sent {-age:.0f} s in the future by the doorbell's clock")
+        last = self._last_applied.get(kind)
+        if last is not None and sent <= last:
+            raise ValueError("not newer than the last one applied (a replay)")
+        return sent
+
+    def _privacy_command(self, command: dict[str, Any]) -> Verdict:
+        text = command.get("state")
+        if set(command) != {"state"} or text not in ("ON", "OFF"):
+            return Verdict(False, 'privacy command must be {"state": "ON" or "OFF", "time": ...}')
         on = text == "ON"
         if not on and not self._allow_remote_unpause:
             return Verdict(False, "remote un-pause refused (mqtt.allow_remote_unpause = false)")
@@ -146,11 +182,7 @@ class CommandRouter:
             return Verdict(False, f"privacy handler failed: {type(exc).__name__}")
         return Verdict(True, f"privacy mode {text}")
 
-    def _footage_request(self, text: str) -> Verdict:
-        try:
-            request = _strict_json_object(text)
-        except ValueError as exc:
-            return Verdict(False, f"footage request is not a JSON object: {exc}")
+    def _footage_request(self, request: dict[str, Any]) -> Verdict:
         if self._on_footage_request is None:
             return Verdict(False, "footage requests are not accepted here")
         try:

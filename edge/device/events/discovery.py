@@ -13,6 +13,7 @@ from typing import Any
 from edge import __version__
 from edge.core.config.models import DeviceConfig
 from edge.core.mqtt import topics
+from edge.core.mqtt.command_time import HA_PRIVACY_TEMPLATE
 from edge.core.mqtt.topics import Topics
 
 ORIGIN = {"name": "doorbell-edge", "sw_version": __version__}
@@ -90,6 +91,8 @@ def discovery_messages(device: DeviceConfig, names: Topics) -> list[tuple[str, d
                 "icon": "mdi:eye-off",
                 "state_topic": names.full(topics.PRIVACY),
                 "command_topic": names.full(topics.PRIVACY_SET),
+                # Every command says when it was sent (edge.core.mqtt.command_time).
+                "command_template": HA_PRIVACY_TEMPLATE,
                 "payload_on": "ON",
                 "payload_off": "OFF",
                 "state_on": "ON",
