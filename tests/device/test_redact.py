@@ -190,7 +190,7 @@ def test_altered_model_file_fails_closed(tmp_path) -> None:
 
 def test_faces_disabled_still_masks_public_areas() -> None:
     detector = RaisingDetector()
-    stage = redactor(detector, enabled=False)
+    stage = redactor(detector, enabled=False, store_faces_unobscured=True)
     f = frame()
     out = stage.process(f)
     assert out is not None and not out.fail_closed
