@@ -31,7 +31,7 @@ from edge.core.log.checkpoint import Checkpoint, cosign, cosignature_time, open_
 from edge.core.log.ledger import LEDGER_FILENAME, Ledger
 from edge.core.log.note import NoteError
 from edge.core.log.signing import Signer
-from edge.core.log.tree import leaf_hashes, origin_for_key
+from edge.core.log.tree import COSIGNED_FILENAME, EVIDENCE_DIR, leaf_hashes, origin_for_key
 from edge.core.mqtt import topics
 from edge.core.mqtt.schemas import LedgerCheckpoint
 from edge.core.timestamps import rfc3339
@@ -59,8 +59,6 @@ CREATE TABLE IF NOT EXISTS log_alarms (
     evidence TEXT NOT NULL
 );
 """
-EVIDENCE_DIR = "ledger.evidence"
-COSIGNED_FILENAME = "ledger.cosigned"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,10 @@ from edge.core.store.layout import fsync_dir
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILENAME = "ledger.checkpoint"
+# What the home server's witness last cosigned, in its mirror of the device's state dir.
+COSIGNED_FILENAME = "ledger.cosigned"
+# The witness's evidence folders there, one per alarm (both signed checkpoints, reason).
+EVIDENCE_DIR = "ledger.evidence"
 
 
 @dataclass(frozen=True, slots=True)
