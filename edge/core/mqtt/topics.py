@@ -87,8 +87,11 @@ class Topics:
         return topic[len(head) :] if topic.startswith(head) else None
 
     def all_full(self) -> list[str]:
-        """Every full topic of this device, published or inbound."""
-        return [self.full(suffix) for suffix in sorted(PUBLISHED_TOPICS | INBOUND_TOPICS)]
+        """Every full topic of this device: published, inbound, or the witness's about it."""
+        return [
+            self.full(suffix)
+            for suffix in sorted(PUBLISHED_TOPICS | INBOUND_TOPICS | WITNESS_TOPICS)
+        ]
 
     @property
     def ha_status(self) -> str:
