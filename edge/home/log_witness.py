@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS cosigned (
     root TEXT NOT NULL,
     note TEXT NOT NULL,
     time TEXT NOT NULL,
+    signed_at TEXT NOT NULL,
     PRIMARY KEY (device, size)
 );
 CREATE TABLE IF NOT EXISTS log_alarms (
@@ -115,14 +116,16 @@ class LogWitness:
             return self._alarm(
                 device, "key-changed", f"the log is now signed by {key}, not {pinned}", note
             )
-        last = self._last(device)
+        last = self.last_cosigned(device)
+        signed_at = rfc3339(payload.time)
         if last is None:
-            return self._cosign(device, note, checkpoint, "first checkpoint seen")
+            return self._cosign(device, note, checkpoint, signed_at, "first checkpoint seen")
         last_size, last_root, _last_note = last
         if checkpoint.size < last_size:
-            seen = self._root_at(device, checkpoint.size)
-            if seen == checkpoint.root:
+            if self._seen(device, checkpoint.size, checkpoint.root, signed_at):
                 return _QUIET  # a repeat of one already cosigned (at-least-once delivery)
+            # The device signs a checkpoint only when its ledger differs from the last
+            # one it signed: signing a smaller tree again means its log went back.
             return self._alarm(
                 device,
                 "rollback",
@@ -132,7 +135,7 @@ class LogWitness:
             )
         if checkpoint.size == last_size:
             if checkpoint.root == last_root:
-                return _QUIET
+                return _QUIET  # the same tree head (a repeat, or signed again after a restart)
             return self._alarm(
                 device,
                 "fork",
@@ -156,7 +159,7 @@ class LogWitness:
                 f"the {last_size} entries cosigned before",
                 note,
             )
-        return self._cosign(device, note, checkpoint, f"extends {last_size}")
+        return self._cosign(device, note, checkpoint, signed_at, f"extends {last_size}")
 
     def on_cosigned(self, device: str, note: str) -> Outcome:
         """Compare a cosigned checkpoint (ours or another witness's) with what we cosigned."""
@@ -187,7 +190,8 @@ class LogWitness:
         row = self._conn.execute("SELECT key FROM log_keys WHERE device = ?", (device,)).fetchone()
         return None if row is None else str(row[0])
 
-    def _last(self, device: str) -> tuple[int, bytes, str] | None:
+    def last_cosigned(self, device: str) -> tuple[int, bytes, str] | None:
+        """(size, root, cosigned note) of the newest checkpoint cosigned for `device`."""
         row = self._conn.execute(
             "SELECT size, root, note FROM cosigned WHERE device = ? ORDER BY size DESC LIMIT 1",
             (device,),
@@ -195,6 +199,13 @@ class LogWitness:
         if row is None:
             return None
         return int(row[0]), base64.b64decode(row[1]), str(row[2])
+
+    def _seen(self, device: str, size: int, root: bytes, signed_at: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM cosigned WHERE device = ? AND size = ? AND root = ? AND signed_at = ?",
+            (device, size, base64.b64encode(root).decode(), signed_at),
+        ).fetchone()
+        return row is not None
 
     def _root_at(self, device: str, size: int) -> bytes | None:
         row = self._conn.execute(
@@ -223,18 +234,21 @@ class LogWitness:
             return None
         return self._mirror / _device_id(device)
 
-    def _cosign(self, device: str, note: str, checkpoint: Checkpoint, why: str) -> Outcome:
+    def _cosign(
+        self, device: str, note: str, checkpoint: Checkpoint, signed_at: str, why: str
+    ) -> Outcome:
         now = self._clock()
         cosigned = cosign(note, self.name, self._key, int(now.timestamp()))
         self._conn.execute(
-            "INSERT OR REPLACE INTO cosigned (device, size, root, note, time) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO cosigned (device, size, root, note, time, signed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             (
                 device,
                 checkpoint.size,
                 base64.b64encode(checkpoint.root).decode(),
                 cosigned,
                 rfc3339(now),
+                signed_at,
             ),
         )
         folder = self._mirror_folder(device)
@@ -253,7 +267,7 @@ class LogWitness:
         mirrored = self._mirror_folder(device)
         if mirrored is not None and mirrored.is_dir():
             folders.append(mirrored / EVIDENCE_DIR / f"{stamp}-{kind}")
-        last = self._last(device)
+        last = self.last_cosigned(device)
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
             _write(folder / "offending.note", offending)
