@@ -15,16 +15,18 @@ process (the owner's `share` and `requests` commands on the device).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from edge.core.log import entries
 from edge.core.log.entries import SegmentHash
-from edge.core.log.ledger import Entry, Head, Ledger
+from edge.core.log.ledger import Entry, Head, Ledger, LedgerError
 from edge.core.log.signing import Signer
 from edge.core.log.tree import SignedCheckpoint, update_checkpoint
 from edge.core.mqtt.schemas import LedgerCheckpoint, outbox_event
+from edge.core.store.errors import StorageError
 from edge.core.store.index import ON_DISK_STATES, ClipRecord, SegmentRecord, connect, transaction
 from edge.core.store.layout import INDEX_NAME
 from edge.core.store.outbox import enqueue_events
@@ -32,6 +34,8 @@ from edge.core.timestamps import unix_rfc3339, utc_now
 from edge.device.store.clip_store import ClipStore
 from edge.device.store.device_key import DeviceKey
 from edge.device.store.retention import Deletion
+
+log = logging.getLogger(__name__)
 
 
 def clip_stored_body(clip: ClipRecord, segments: Sequence[SegmentRecord]) -> dict[str, Any]:
@@ -64,7 +68,16 @@ class DeviceAudit:
         return cls(Ledger.in_state_dir(store.state_dir), store.device_key)
 
     def head(self) -> Head:
-        """(seq, hash) of the last complete entry, for the health payload."""
+        """(seq, hash) of the last complete entry, for the health payload.
+
+        First signs a checkpoint if another process appended since the last one (the
+        owner's `requests deny` or `export` on the device), so those are published within
+        one health interval.
+        """
+        try:
+            self.checkpoint()
+        except (OSError, LedgerError, StorageError) as exc:
+            log.error("ledger: could not sign a checkpoint: %s", exc)
         return self.ledger.head()
 
     def clip_stored(self, clip: ClipRecord, segments: Sequence[SegmentRecord]) -> Entry:
