@@ -53,12 +53,20 @@ def test_an_old_hash_chained_ledger_converts_in_place(tmp_path: Path) -> None:
     assert report.problems == () and report.checkpoint == signed.checkpoint
 
 
+def test_an_empty_or_missing_ledger_gets_no_checkpoint(tmp_path: Path) -> None:
+    device = make_log_device(tmp_path)
+    assert update_checkpoint(device.ledger, device.key) is None
+    assert not device.ledger.path.exists()
+    device.ledger.path.touch()
+    assert update_checkpoint(device.ledger, device.key) is None
+    assert read_checkpoint_note(device.ledger) is None
+
+
 def test_a_torn_last_line_is_not_a_leaf(tmp_path: Path) -> None:
     device = make_log_device(tmp_path)
     device.device_entry(1)
     with device.ledger.path.open("ab") as file:
         file.write(b'{"seq":2,"half a line')
-    assert device.checkpoint is not None
     assert update_checkpoint(device.ledger, device.key) is None
     assert len(leaf_hashes(device.ledger.lines())) == 1
 

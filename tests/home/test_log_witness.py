@@ -16,6 +16,7 @@ from log_support import (
     LogDevice,
     make_log_device,
     make_witness,
+    mirror_of,
     payload,
     rewrite,
 )
@@ -97,6 +98,31 @@ def test_a_checkpoint_without_a_proof_from_the_cosigned_size_waits(tmp_path: Pat
     outcome = witness.see(device, device.device_entry(6))  # proof from 5, not from 4
     assert "no consistency proof from 4" in outcome.text and outcome.warning
     assert not outcome.publish  # nothing cosigned, no alarm: without a mirror it waits
+
+
+def test_a_witness_with_the_mirror_fills_a_missed_checkpoint_from_the_ledger(
+    tmp_path: Path,
+) -> None:
+    mirror = tmp_path / "mirror"
+    device = make_log_device(tmp_path)
+    witness = make_witness(tmp_path, mirror=mirror)
+    witness.see(device, device.device_entry(1))
+    device.device_entry(2)  # missed
+    mirror_of(device, mirror)
+    signed = device.device_entry(3)
+    mirror_of(device, mirror)
+    outcome = witness.see(device, signed)
+    assert outcome.text == "cosigned the audit log at 3 entries (extends 1)"
+    assert (mirror / "front-door" / "ledger.cosigned").read_text() == outcome.publish[0][1]
+    # A rewritten log, missed checkpoints: the mirrored ledger shows it is no extension.
+    rewrite(device.ledger, device.key, keep=[1, 0, 2])
+    device.device_entry(4)
+    signed = device.device_entry(5)
+    outcome = witness.see(device, signed)
+    assert "no consistency proof from 3" in outcome.text  # the mirror is behind: it waits
+    mirror_of(device, mirror)
+    outcome = witness.see(device, signed)
+    assert "LOG REWRITTEN" in outcome.text
 
 
 def test_truncation_is_a_rollback(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import fcntl
 import hashlib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,16 +76,26 @@ def read_checkpoint_note(ledger: Ledger) -> str | None:
         return None
 
 
-def update_checkpoint(ledger: Ledger, signer: Signer) -> SignedCheckpoint | None:
-    """Sign a checkpoint of the ledger as it is now, unless the stored one already covers it.
+def update_checkpoint(
+    ledger: Ledger,
+    signer: Signer,
+    publish: Callable[[SignedCheckpoint], None] | None = None,
+) -> SignedCheckpoint | None:
+    """Sign a checkpoint of the ledger as it is now, unless the stored one already covers it
+    (or the ledger is empty).
 
     Returns the new checkpoint with the consistency proof from the previous one (none when
     there was none or it shrank: a shrinking ledger is signed as it is, and the witness
-    raises the alarm).
+    raises the alarm). `publish` is called with it before the lock is released, so
+    checkpoints are queued in the order they were signed.
     """
     origin = origin_for_key(signer.signing_public)
-    with _locked(ledger.path) as _fd:
+    if not ledger.path.exists():
+        return None
+    with _locked(ledger.path):
         leaves = leaf_hashes(ledger.lines())
+        if not leaves:
+            return None
         top = merkle.root(leaves)
         previous = _previous(ledger, signer.signing_public)
         if previous is not None and previous.size == len(leaves) and previous.root == top:
@@ -105,7 +115,10 @@ def update_checkpoint(ledger: Ledger, signer: Signer) -> SignedCheckpoint | None
         checkpoint = Checkpoint(origin, len(leaves), top)
         note = sign_checkpoint(checkpoint, signer)
         _replace(checkpoint_path(ledger), note.encode("utf-8"))
-    return SignedCheckpoint(note, checkpoint, previous_size, proof)
+        signed = SignedCheckpoint(note, checkpoint, previous_size, proof)
+        if publish is not None:
+            publish(signed)
+    return signed
 
 
 def _previous(ledger: Ledger, public_key: str) -> Checkpoint | None:
@@ -120,9 +133,9 @@ def _previous(ledger: Ledger, public_key: str) -> Checkpoint | None:
 
 
 @contextlib.contextmanager
-def _locked(path: Path):  # type: ignore[no-untyped-def]
+def _locked(path: Path) -> Iterator[int]:
     """The ledger's own exclusive lock (the one `Ledger.append` takes)."""
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
+    fd = os.open(path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield fd

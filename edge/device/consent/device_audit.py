@@ -147,15 +147,15 @@ def recorded_clips(path: Path) -> tuple[set[str], set[str]]:
 def checkpoint_now(state_dir: Path, signer: Signer) -> SignedCheckpoint | None:
     """Sign a checkpoint of the ledger in `state_dir` if it grew, and queue it for MQTT.
 
-    The outbox row is written after the checkpoint file: a crash in between loses one
-    message, and the next checkpoint's proof starts from the file, which the witness
-    can still check against the one it cosigned if it has the mirrored ledger.
+    The outbox row is written under the ledger's lock, so checkpoints are published in
+    the order they were signed; a crash between the checkpoint file and the row loses
+    one message, which a witness with the mirrored ledger can do without.
     """
-    signed = update_checkpoint(Ledger.in_state_dir(state_dir), signer)
-    if signed is None:
-        return None
     index = Path(state_dir) / INDEX_NAME
-    if index.is_file():
+
+    def enqueue(signed: SignedCheckpoint) -> None:
+        if not index.is_file():
+            return
         payload = LedgerCheckpoint.from_note(
             signer.signing_public,
             signed.note,
@@ -169,4 +169,5 @@ def checkpoint_now(state_dir: Path, signer: Signer) -> SignedCheckpoint | None:
                 enqueue_events(conn, [outbox_event(payload)])
         finally:
             conn.close()
-    return signed
+
+    return update_checkpoint(Ledger.in_state_dir(state_dir), signer, enqueue)
