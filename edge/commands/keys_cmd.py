@@ -1,7 +1,8 @@
 """`doorbell keygen`: make the owner key file and print what goes into the device config.
 
 The device only ever gets the public halves (the `age1…` recipient and the `ed25519:…`
-signing key); the file itself stays with the owner.
+signing key); the file itself stays with the owner. It also writes (or extends) a trust
+file with the owner's signing key, for `doorbell verify` and `doorbell audit verify`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from edge.commands import CommandError
 from edge.commands.options import read_passphrase_file
+from edge.core.log.trust import TrustFileError, load_trust, trust_line
 from edge.owner.owner_key import OwnerKey
 
 
@@ -33,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     protection.add_argument(
         "--no-passphrase", action="store_true", help="store the key file unencrypted"
+    )
+    parser.add_argument(
+        "--trust",
+        type=Path,
+        metavar="FILE",
+        help="trust file to write or extend with the owner signing key (default: OUT.trust)",
     )
     parser.set_defaults(func=_keygen)
 
@@ -60,4 +68,26 @@ def _keygen(args: argparse.Namespace) -> int:
     print("  [owner]")
     print(f'  recipients = ["{key.recipient}"]')
     print(f'  signing_keys = ["{key.signing_public}"]')
+    trust = args.trust or out.with_name(out.name + ".trust")
+    _add_to_trust(trust, "owner", key.signing_public)
+    print(f"Pinned the owner signing key in the trust file {trust}; add the doorbell with:")
+    print(f'  echo "device $(cat /var/lib/doorbell/device.pub)" >> {trust}')
     return 0
+
+
+def _add_to_trust(path: Path, role: str, key: str) -> None:
+    """Append `role key` to the trust file (made 0644), unless it is there already."""
+    if path.exists():
+        try:
+            known = load_trust(path)
+        except TrustFileError as exc:
+            raise CommandError(f"{exc}; not adding the new key to it") from None
+        if key in getattr(known, role):
+            return
+    try:
+        with path.open("a", encoding="utf-8") as file:
+            if file.tell() == 0:
+                file.write("# doorbell trust file: pinned public keys (owner|device|witness KEY)\n")
+            file.write(trust_line(role, key))
+    except OSError as exc:
+        raise CommandError(f"cannot write the trust file {path}: {exc.strerror}") from None

@@ -148,8 +148,12 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _approve(args: argparse.Namespace) -> int:
+    from edge.device.consent.device_audit import checkpoint_now
+    from edge.device.store.device_key import load_or_create
+
     config = load_device_config(args.config)
     owner = load_owner_key(args, config)
+    state_dir = Path(config.storage.path)
     try:
         decided, package = approve_request(
             config.storage.path,
@@ -158,6 +162,7 @@ def _approve(args: argparse.Namespace) -> int:
             args.out,
             device_id=config.device.id,
             expires=args.expires,
+            checkpoint=lambda: checkpoint_now(state_dir, load_or_create(state_dir)),
         )
     except (RequestStateError, ShareError, StorageError, LedgerError) as exc:
         raise CommandError(str(exc)) from None

@@ -1,8 +1,10 @@
 """`doorbell share` (owner) and `doorbell verify` (recipient): hand clips over, check a package.
 
 `share` runs on the device with `--config`: it reads the index and clips from the state
-directory, needs the owner key (kept off the device otherwise) to decrypt, and records
-the share in the device's ledger. `verify` needs nothing of the device.
+directory, needs the owner key (kept off the device otherwise) to decrypt, records the
+share in the device's ledger, has the device sign a checkpoint, and puts the entry's
+inclusion proof in the package. `verify` needs nothing of the device, only the owner's
+and device's keys pinned (`--owner-key`, `--device-key` or `--trust`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from edge.commands.options import (
     parse_expiry,
     read_passphrase_file,
 )
+from edge.commands.pinning import add_pin_arguments, pinned_keys
 from edge.core.log.ledger import LedgerError
 from edge.core.store.errors import StorageError
 from edge.owner.owner_key import OwnerKeyError, load_identities
@@ -53,9 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "verify",
         help="check a share package (signatures, hashes; with a key also the videos)",
         description=(
-            "Check a share package: the owner's signature over manifest.json, the device's "
-            "signatures and every file hash. With --identity also decrypt each video in "
-            "memory and decode it."
+            "Check a share package against keys you got from the owner: the owner's "
+            "signature over manifest.json, the device's signatures, every file hash and "
+            "the proof that the share is in the device's signed log (cosigned by each "
+            "--witness-key). With --identity also decrypt each video in memory and decode it."
         ),
     )
     verify.add_argument("package", type=Path, metavar="PACKAGE_DIR")
@@ -63,13 +67,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.add_argument(
         "--passphrase-file", type=Path, metavar="F", help="passphrase of the identity file"
     )
-    verify.add_argument("--owner-key", metavar="ed25519:…", help="the owner signing key you expect")
+    add_pin_arguments(verify)
     verify.set_defaults(func=_verify)
 
 
 def _share(args: argparse.Namespace) -> int:
+    from edge.device.consent.device_audit import checkpoint_now
+    from edge.device.store.device_key import load_or_create
+
     config = load_device_config(args.config)
     owner = load_owner_key(args, config)
+    state_dir = Path(config.storage.path)
     try:
         package = share_clips(
             config.storage.path,
@@ -80,13 +88,19 @@ def _share(args: argparse.Namespace) -> int:
             device_id=config.device.id,
             purpose=args.purpose,
             expires=args.expires,
+            checkpoint=lambda: checkpoint_now(state_dir, load_or_create(state_dir)),
         )
     except (ShareError, StorageError, LedgerError) as exc:
         raise CommandError(str(exc)) from None
     segments = sum(len(clip["segments"]) for clip in package.manifest["clips"])
     print(f"Wrote {len(args.clips)} clip(s), {segments} segment(s) for {args.to} to {args.out}")
     print(f"manifest sha256 {package.manifest_sha256} (recorded in the audit ledger)")
-    print(f"The recipient checks it with: doorbell verify {args.out} -i THEIR_KEY")
+    device_key = package.manifest["device"]["signing_key"]
+    print(
+        f"The recipient checks it with: doorbell verify {args.out} -i THEIR_KEY "
+        f"--owner-key {owner.signing_public} --device-key {device_key}"
+    )
+    print("(give them both keys yourself, not with the package)")
     return 0
 
 
@@ -100,7 +114,16 @@ def _verify(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"cannot read {args.identity}: {exc.strerror or exc}") from None
-    report = verify_package(args.package, identities, owner_key=args.owner_key)
+    pins = pinned_keys(args)
+    if len(pins.owner) > 1 or len(pins.device) > 1:
+        raise CommandError("give one owner key and one device key for a package")
+    report = verify_package(
+        args.package,
+        identities,
+        owner_key=pins.owner[0] if pins.owner else None,
+        device_key=pins.device[0] if pins.device else None,
+        witness_keys=pins.witness,
+    )
     if report.manifest is not None:
         for line in describe(report.manifest):
             print(line)
@@ -110,10 +133,10 @@ def _verify(args: argparse.Namespace) -> int:
         for problem in report.problems:
             print(f"FAILED: {problem}", file=sys.stderr)
         return 1
-    checked = "signatures and hashes"
+    checked = "pinned keys, signatures, hashes and the log inclusion proof"
+    if pins.witness:
+        checked += f", cosigned by {len(pins.witness)} witness(es)"
     if identities:
         checked += f", decrypted and decoded {report.frames} frame(s)"
     print(f"OK: {args.package}: {checked}")
-    if args.owner_key is None:
-        print("Compare the owner signing key above with the one the owner gave you.")
     return 0

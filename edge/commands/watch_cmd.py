@@ -1,8 +1,9 @@
 """`doorbell watch`: the home server's subscriber and witness of every doorbell on a broker.
 
 Needs no camera and no owner key. It keeps every event in SQLite, prints a line per event,
-warns when a doorbell goes offline or falls silent, and warns loudly when a doorbell's
-published ledger head does not extend what it published before.
+warns when a doorbell goes offline or falls silent, and witnesses every doorbell's audit
+log: each signed checkpoint is cosigned with the witness key when it extends the last
+one, and refused with an alarm (MQTT, Home Assistant, evidence files) when it does not.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from edge.commands import CommandError
+from edge.core.log.note import NoteError, check_key_name
 from edge.core.mqtt.connection import (
     Backoff,
     BrokerSettings,
@@ -35,7 +37,9 @@ from edge.core.mqtt.connection import (
 )
 from edge.core.mqtt.topics import split_device_topic
 from edge.core.timestamps import rfc3339, utc_now
+from edge.home.log_witness import LogWitness
 from edge.home.witness import Notice, Witness
+from edge.home.witness_key import WitnessKeyError, load_or_create_witness_key
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="MQTT client id; a fixed id keeps a persistent session, so the broker queues "
         "events while the watcher is down (default: doorbell-watch-<hostname>)",
     )
+    parser.add_argument(
+        "--witness-key",
+        type=Path,
+        metavar="FILE",
+        help="the witness's Ed25519 key, made on first start (default: witness.key next to --db)",
+    )
+    parser.add_argument(
+        "--witness-name",
+        help="key name in cosignatures (default: doorbell-witness.local/<hostname>)",
+    )
+    parser.add_argument(
+        "--mirror",
+        type=Path,
+        metavar="DIR",
+        help="the home server's mirror (one folder per device id): its ledgers fill gaps "
+        "in the proofs, and cosignatures and evidence are also written there",
+    )
     parser.set_defaults(func=_watch)
 
 
@@ -102,7 +123,24 @@ def _settings(args: argparse.Namespace) -> BrokerSettings:
 def _watch(args: argparse.Namespace) -> int:
     settings = _settings(args)
     db = args.db or default_db()
-    witness = Witness(db)
+    key_path = args.witness_key or db.parent / "witness.key"
+    name = args.witness_name or "doorbell-witness.local/" + re.sub(
+        r"[^A-Za-z0-9_.-]", "-", socket.gethostname()
+    )
+    try:
+        check_key_name(name)
+        key = load_or_create_witness_key(key_path)
+    except (NoteError, WitnessKeyError) as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot make the witness key {key_path}: {exc.strerror}") from None
+    witness = Witness(
+        db,
+        log_witness=lambda conn: LogWitness(
+            conn, key, name, db.parent / "evidence", mirror=args.mirror
+        ),
+    )
+    print(f"witness {name} key {key.signing_public}", flush=True)
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda _s, _f: stop.set())
@@ -144,7 +182,7 @@ def _run(
     def on_disconnect(*_args: Any) -> None:
         state.connected = False
 
-    def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+    def on_message(sender: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         split = split_device_topic(message.topic)
         if split is None:
             return  # not a doorbell topic (commands, discovery, other devices' traffic)
@@ -155,6 +193,8 @@ def _run(
             log.exception("could not record a message on %s", message.topic)
             return
         _print(notices)
+        for prefix, out_suffix, payload in witness.take_outgoing():
+            sender.publish(f"{prefix}/{out_suffix}", payload.encode(), qos=1, retain=True)
 
     try:
         client = make_client(settings)

@@ -1,10 +1,12 @@
-"""The home server's witness: keeps every doorbell's events and checks its ledger head.
+"""The home server's witness: keeps every doorbell's events and checks its ledger.
 
-A device publishes the head of its signed audit ledger (`seq`, `hash`) in every health
-message. The witness records the heads it has seen; a head whose `seq` goes backwards
-(a truncated or rolled-back ledger) or a known `seq` with a different hash (a rewritten
-ledger) is what a stolen or tampered device would show, and is reported loudly. The
-witness needs no camera and no owner key: everything it reads is metadata.
+Each signed checkpoint a doorbell publishes goes to `LogWitness` (edge.home.log_witness),
+which cosigns it only when it provably extends the last one cosigned; what it wants
+published (cosignatures, alarms) waits in `take_outgoing()`. Besides, the health message
+carries the ledger head (`seq`, `hash`): a head whose `seq` goes backwards (a truncated
+or rolled-back ledger) or a known `seq` with a different hash (a rewritten ledger) is
+reported loudly too. The witness needs no camera and no owner key: everything it reads
+is metadata.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from edge.core.mqtt.schemas import (
     EventEnded,
     EventStarted,
     Health,
+    LedgerCheckpoint,
     PayloadError,
     RequestStatus,
     validate_payload,
 )
 from edge.core.timestamps import rfc3339, utc_now
+from edge.home.log_witness import LogWitness, Outcome
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -85,11 +89,20 @@ class Notice:
 class Witness:
     """Records what one subscriber hears; use from one thread."""
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        log_witness: Callable[[sqlite3.Connection], LogWitness] | None = None,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(path, isolation_level=None)
         self._conn.executescript(_SCHEMA)
         self._clock = clock
+        # Checkpoints are only witnessed with a witness key (`doorbell watch` has one).
+        self.log = log_witness(self._conn) if log_witness is not None else None
+        self._outgoing: list[tuple[str, str, str]] = []
         # device -> (monotonic time of its last health, its interval); in memory only,
         # so a restarted watcher gives every device a fresh grace period.
         self._health_seen: dict[str, tuple[float, float]] = {}
@@ -99,9 +112,16 @@ class Witness:
         """Close the database."""
         self._conn.close()
 
+    def take_outgoing(self) -> list[tuple[str, str, str]]:
+        """(device prefix, suffix, payload) to publish retained, QoS 1; emptied by the call."""
+        outgoing, self._outgoing = self._outgoing, []
+        return outgoing
+
     def observe(self, device: str, suffix: str, payload: bytes) -> list[Notice]:
         """Take one message from `device` (its topic prefix) on a published `suffix`."""
         now = rfc3339(utc_now())
+        if suffix in topics.WITNESS_TOPICS:
+            return self._witnessed(device, suffix, payload)
         try:
             value = validate_payload(suffix, payload)
         except (PayloadError, UnicodeError) as exc:
@@ -115,6 +135,10 @@ class Witness:
             return self._state(device, suffix, value, now)
         if isinstance(value, Health):
             return self._health(device, value, payload.decode(), now)
+        if isinstance(value, LedgerCheckpoint):
+            if self.log is None:
+                return []
+            return self._outcome(device, self.log.on_checkpoint(device, value))
         key = _event_key(value)
         inserted = self._conn.execute(
             "INSERT OR IGNORE INTO events (device, topic, key, received_at, payload) "
@@ -138,6 +162,24 @@ class Witness:
                     self._warn(device, f"no health message for {now - seen:.0f} s; is it down?")
                 )
         return notices
+
+    def _witnessed(self, device: str, suffix: str, payload: bytes) -> list[Notice]:
+        if suffix != topics.LEDGER_COSIGNED or self.log is None:
+            return []  # alarms are ours to send, not to take
+        try:
+            note = payload.decode("utf-8")
+        except UnicodeError:
+            return [self._warn(device, "invalid payload on ledger/cosigned: not UTF-8")]
+        return self._outcome(device, self.log.on_cosigned(device, note))
+
+    def _outcome(self, device: str, outcome: Outcome) -> list[Notice]:
+        for suffix, payload in outcome.publish:
+            self._outgoing.append((device, suffix, payload))
+        if outcome.text is None:
+            return []
+        if outcome.warning:
+            return [self._warn(device, outcome.text)]
+        return [Notice("event", device, outcome.text)]
 
     def _state(self, device: str, suffix: str, value: str, now: str) -> list[Notice]:
         column = _STATE_COLUMNS[suffix]

@@ -44,8 +44,12 @@ def approve_request(
     device_id: str,
     expires: str | None = None,
     clock: Callable[[], float] = time.time,
+    checkpoint: Callable[[], object] | None = None,
 ) -> tuple[StoredRequest, SharePackage]:
-    """Share the clips of the request's window with its recipient and record the approval."""
+    """Share the clips of the request's window with its recipient and record the approval.
+
+    `checkpoint` (the device signing a checkpoint) gives the package its inclusion proof.
+    """
     with open_book(state_dir) as book:
         stored = _pending(book.get(request_id), request_id)
         request = stored.request
@@ -70,6 +74,7 @@ def approve_request(
             expires=expires,
             request_id=request_id,
             also_record=record_approval,
+            checkpoint=checkpoint,
         )
         decided = book.decide(request_id, "approved", clock(), None, package.manifest_sha256)
     return decided, package

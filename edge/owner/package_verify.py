@@ -1,21 +1,40 @@
-"""Checking a share package as its recipient: signatures, hashes, and that the videos play.
+"""Checking a share package as its recipient: signatures, hashes, log inclusion, and that
+the videos play.
 
-Without a key it checks what anyone can: the owner's signature over the manifest, the
-device's signature over each original ciphertext hash, and each file's hash. With the
-recipient's age identity it also decrypts every segment into memory, checks the
-plaintext hash the owner signed, and decodes the MP4 with PyAV. Nothing is written.
+It needs the owner's and the device's keys pinned (from the owner, not from the
+manifest, which anyone re-signing a package would fill with their own keys). It checks
+the owner's signature over the manifest, the device's signature over each original
+ciphertext hash, each file's hash, and `inclusion.json`: the owner-signed `clip.shared`
+entry pinning this manifest, inside a checkpoint signed by the device key (and, with
+witness keys, cosigned by each witness). With the recipient's age identity it also
+decrypts every segment into memory, checks the plaintext hash the owner signed, and
+decodes the MP4 with PyAV. Nothing is written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from edge.core.keytext import verify
+from edge.core.log.canonical import canonical_json
+from edge.core.log.checkpoint import cosignature_time
+from edge.core.log.entries import CLIP_SHARED
+from edge.core.log.inclusion import (
+    INCLUSION_NAME,
+    InclusionError,
+    check_inclusion,
+    load_inclusion,
+)
+from edge.core.log.ledger import entry_from_json
+from edge.core.log.note import NoteError
+from edge.core.log.signing import signature_is_valid
 from edge.core.store.segment_signature import segment_message
 from edge.core.vault import Identity, VaultError, open_reader
 from edge.owner.manifest import (
@@ -23,6 +42,7 @@ from edge.owner.manifest import (
     Manifest,
     ManifestSegment,
     load_manifest,
+    manifest_sha256,
     manifest_signature_is_valid,
 )
 
@@ -47,13 +67,16 @@ def verify_package(
     folder: Path,
     identities: Sequence[Identity] = (),
     *,
-    owner_key: str | None = None,
+    owner_key: str | None,
+    device_key: str | None,
+    witness_keys: Sequence[str] = (),
     today: date | None = None,
 ) -> PackageReport:
     """Verify the package in `folder`; with `identities`, decrypt and decode its videos too.
 
-    `owner_key` pins the expected owner signing key (`ed25519:…`), when the recipient has
-    it from the owner directly.
+    `owner_key` and `device_key` are the keys the recipient pinned (`ed25519:…`, from the
+    owner directly); without both nothing is trusted. With `witness_keys` the checkpoint
+    must be cosigned by each.
     """
     folder = Path(folder)
     try:
@@ -65,13 +88,26 @@ def verify_package(
         return PackageReport(None, (f"{MANIFEST_NAME} is not a valid manifest: {first}",), (), 0)
     problems: list[str] = []
     notes: list[str] = []
-    if owner_key is not None and owner_key != manifest.owner_signing_key:
-        problems.append(f"signed by {manifest.owner_signing_key}, not the expected {owner_key}")
+    if owner_key is None or device_key is None:
+        problems.append(
+            "the keys are not pinned: the owner and device keys in the manifest are only "
+            "asserted by the manifest itself; give the keys you got from the owner"
+        )
+        return PackageReport(manifest, tuple(problems), tuple(notes), 0)
+    if owner_key != manifest.owner_signing_key:
+        problems.append(f"signed by {manifest.owner_signing_key}, not the pinned {owner_key}")
+    if device_key != manifest.device.signing_key:
+        problems.append(
+            f"names the device key {manifest.device.signing_key}, not the pinned {device_key}"
+        )
     if not manifest_signature_is_valid(raw):
         problems.append("the owner signature over the manifest does not verify (manifest edited)")
         return PackageReport(manifest, tuple(problems), tuple(notes), 0)
+    if problems:
+        return PackageReport(manifest, tuple(problems), tuple(notes), 0)
+    problems.extend(_check_logged(folder, raw, owner_key, device_key, witness_keys, notes))
     frames = 0
-    listed = {Path(MANIFEST_NAME)}
+    listed = {Path(MANIFEST_NAME), Path(INCLUSION_NAME)}
     for clip in manifest.clips:
         for segment in clip.segments:
             where = f"clip {clip.id} segment {segment.n}"
@@ -99,6 +135,51 @@ def verify_package(
             notes.append(f"{path} is not listed in the manifest")
     notes.extend(_expiry_note(manifest.expires, today or datetime.now(UTC).date()))
     return PackageReport(manifest, tuple(problems), tuple(notes), frames)
+
+
+def _check_logged(
+    folder: Path,
+    manifest: dict[str, Any],
+    owner_key: str,
+    device_key: str,
+    witness_keys: Sequence[str],
+    notes: list[str],
+) -> list[str]:
+    """Problems with the proof that the share is in the device's log (none: it is)."""
+    try:
+        proof = load_inclusion((folder / INCLUSION_NAME).read_bytes())
+    except FileNotFoundError:
+        return [f"no {INCLUSION_NAME}: nothing shows the share was recorded in the log"]
+    except (OSError, InclusionError) as exc:
+        return [f"{INCLUSION_NAME}: {exc}"]
+    try:
+        checkpoint = check_inclusion(proof, device_key)
+        entry = entry_from_json(json.loads(proof.entry))
+    except (InclusionError, ValueError) as exc:
+        return [f"{INCLUSION_NAME}: {exc}"]
+    problems = []
+    if canonical_json(json.loads(proof.entry)) != proof.entry:
+        problems.append(f"{INCLUSION_NAME}: the entry is not canonical JSON")
+    if entry.type != CLIP_SHARED or entry.actor != "owner" or entry.key != owner_key:
+        problems.append(f"{INCLUSION_NAME}: not a clip.shared entry signed by the pinned owner")
+    elif not signature_is_valid(owner_key, canonical_json(entry.signed_part()), entry.sig):
+        problems.append(f"{INCLUSION_NAME}: the owner signature over the entry does not verify")
+    elif entry.body.get("manifest_sha256") != manifest_sha256(manifest):
+        problems.append(f"{INCLUSION_NAME}: the logged entry pins another manifest")
+    for key in witness_keys:
+        try:
+            when = cosignature_time(proof.checkpoint_note, key)
+        except NoteError as exc:
+            problems.append(f"{INCLUSION_NAME}: {exc}")
+            continue
+        if when is None:
+            problems.append(f"{INCLUSION_NAME}: the checkpoint is not cosigned by witness {key}")
+    if not problems:
+        notes.append(
+            f"recorded as entry {proof.index + 1} of the device's log "
+            f"(checkpoint of {checkpoint.size} entries)"
+        )
+    return problems
 
 
 def _check_file(path: Path, segment: ManifestSegment) -> str | None:

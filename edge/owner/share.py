@@ -6,7 +6,9 @@ the way the stored ciphertext is hashed and must match the index and the device'
 signature, so only what the doorbell recorded, unchanged, is ever shared. Each segment
 is a self-contained MP4, so `age -d -i key.txt <clip>/<n>.mp4.age > n.mp4` plays.
 
-Every share appends an owner-signed `clip.shared` entry that pins the manifest hash.
+Every share appends an owner-signed `clip.shared` entry that pins the manifest hash;
+given the device's `checkpoint` step (the `share` command on the device), the log is
+then checkpointed and `inclusion.json` proves the entry is inside the signed checkpoint.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, BinaryIO
 
 from edge.core.keytext import verify
 from edge.core.log import entries
+from edge.core.log.inclusion import INCLUSION_NAME, InclusionError, prove_inclusion
 from edge.core.log.ledger import Ledger
 from edge.core.store.errors import StorageError
 from edge.core.store.index import (
@@ -74,15 +77,17 @@ def share_clips(
     expires: str | None = None,
     request_id: str | None = None,
     also_record: Callable[[SharePackage], None] | None = None,
+    checkpoint: Callable[[], object] | None = None,
 ) -> SharePackage:
     """Write the package to `out_dir` and record the share in the device's ledger.
 
     The owner-signed `clip.shared` entry (then whatever `also_record` appends) goes into
     the ledger before `manifest.json` is written: a package that could not be logged is
-    removed, never handed over.
+    removed, never handed over. `checkpoint` signs a checkpoint with the device key; with
+    it the package gets `inclusion.json` for the entry.
     """
 
-    def record(package: SharePackage) -> None:
+    def record(package: SharePackage) -> bytes | None:
         body = entries.clip_shared(
             [clip["id"] for clip in package.manifest["clips"]],
             recipient,
@@ -91,9 +96,18 @@ def share_clips(
             expires,
             request_id,
         )
-        Ledger.in_state_dir(state_dir).append(owner, entries.CLIP_SHARED, body)
+        ledger = Ledger.in_state_dir(state_dir)
+        entry = ledger.append(owner, entries.CLIP_SHARED, body)
         if also_record is not None:
             also_record(package)
+        if checkpoint is None:
+            return None
+        checkpoint()
+        try:
+            proof = prove_inclusion(ledger, entry.line(), package.manifest["device"]["signing_key"])
+        except InclusionError as exc:
+            raise ShareError(f"the share was logged but cannot be proven: {exc}") from None
+        return proof.to_json()
 
     return write_share_package(
         state_dir,
@@ -120,13 +134,13 @@ def write_share_package(
     purpose: str | None = None,
     expires: str | None = None,
     request_id: str | None = None,
-    record: Callable[[SharePackage], None] | None = None,
+    record: Callable[[SharePackage], bytes | None] | None = None,
     now: datetime | None = None,
 ) -> SharePackage:
     """Re-encrypt the clips to `recipient` into `out_dir` (new or empty) with a signed manifest.
 
-    `record` is called with the signed package before `manifest.json` is written; if it
-    raises, everything written is removed.
+    `record` is called with the signed package before `manifest.json` is written; what it
+    returns is written as `inclusion.json`; if it raises, everything written is removed.
     """
     try:
         target = parse_recipient(recipient)
@@ -176,8 +190,10 @@ def write_share_package(
         }
         manifest = sign_manifest(unsigned, owner)
         package = SharePackage(out_dir, manifest, manifest_sha256(manifest))
-        if record is not None:
-            record(package)
+        proof = record(package) if record is not None else None
+        if proof is not None:
+            written.append(out_dir / INCLUSION_NAME)
+            _write_new_file(out_dir / INCLUSION_NAME, proof)
         manifest_path = out_dir / MANIFEST_NAME
         written.append(manifest_path)
         _write_new_file(manifest_path, render_manifest(manifest))

@@ -1,9 +1,13 @@
-"""Audits a device's state directory: the ledger chain, then the index and files against it.
+"""Audits a device's state directory: the ledger chain and its checkpoints, then the
+index and files against it.
 
-This is what `doorbell audit verify` runs on the device: the chain is checked against
-the device's public key (`device.pub`) and the owner signing keys from the config, then
-every clip in the index must be recorded in the ledger with the same segment hashes,
-and (optionally) every segment file must still hash to what the device recorded.
+This is what `doorbell audit verify` runs, on the device or on a mirrored copy: the
+chain is checked against the device's key (pinned, or `device.pub`) and the owner
+signing keys (pinned in a trust file or given; the device's own key is never accepted
+as an owner key), the ledger against its signed checkpoint (`ledger.checkpoint`) and the
+witness's cosigned one (`ledger.cosigned`, in a mirror), then every clip in the index
+must be recorded in the ledger with the same segment hashes, and (optionally) every
+segment file must still hash to what the device recorded.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from edge.core.hashing import sha256_file
 from edge.core.keytext import parse_public_key, public_key_text
 from edge.core.log.audit import ChainReport, IndexedClip, check_index, verify_lines
 from edge.core.log.ledger import Ledger
+from edge.core.log.tree import CHECKPOINT_FILENAME, COSIGNED_FILENAME
+from edge.core.log.tree_audit import TreeReport, audit_tree, read_text
 from edge.core.store.errors import StorageError
 from edge.core.store.index import ON_DISK_STATES
 from edge.core.store.layout import DEVICE_PUB_NAME, INDEX_NAME, clip_dir, segment_name
@@ -29,6 +35,7 @@ class AuditResult:
     chain: ChainReport
     index_findings: tuple[str, ...]
     file_findings: tuple[str, ...]
+    tree: TreeReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -38,6 +45,7 @@ class AuditResult:
             and not self.chain.torn_tail_bytes
             and not self.index_findings
             and not self.file_findings
+            and (self.tree is None or not self.tree.problems)
         )
 
 
@@ -50,19 +58,46 @@ def device_public_key(state_dir: Path) -> str:
         raise StorageError(f"cannot read the device public key {path}: {exc}") from None
 
 
+class OwnerKeyIsDeviceKey(StorageError):
+    """The device's own key was offered as an owner key: it would let the device forge
+    owner decisions."""
+
+
 def audit_state_dir(
-    state_dir: Path, owner_keys: Collection[str], *, check_files: bool = False
+    state_dir: Path,
+    owner_keys: Collection[str],
+    *,
+    check_files: bool = False,
+    device_key: str | None = None,
+    witness_keys: Collection[str] = (),
 ) -> AuditResult:
-    """Verify the ledger in `state_dir` and compare the index (and files) with it."""
+    """Verify the ledger in `state_dir` and compare the index (and files) with it.
+
+    `device_key` pins the device key (else `device.pub` is used); with `witness_keys` a
+    `ledger.cosigned` cosigned by each of them is required.
+    """
     state_dir = Path(state_dir)
     ledger = Ledger.in_state_dir(state_dir)
-    chain = verify_lines(ledger.lines(), device_public_key(state_dir), owner_keys)
+    device = device_key or device_public_key(state_dir)
+    if device in owner_keys:
+        raise OwnerKeyIsDeviceKey(
+            f"the device key {device} is listed as an owner key: whoever holds the device "
+            "could sign owner decisions; remove it from owner.signing_keys / the trust file"
+        )
+    chain = verify_lines(ledger.lines(), device, owner_keys)
+    tree = audit_tree(
+        ledger,
+        device,
+        read_text(state_dir / CHECKPOINT_FILENAME),
+        read_text(state_dir / COSIGNED_FILENAME),
+        witness_keys,
+    )
     if chain.problem is not None:
-        return AuditResult(chain, (), ())
+        return AuditResult(chain, (), (), tree)
     clips = _indexed_clips(state_dir)
     index_findings = tuple(check_index(chain, clips))
     file_findings = tuple(_check_files(state_dir, chain)) if check_files else ()
-    return AuditResult(chain, index_findings, file_findings)
+    return AuditResult(chain, index_findings, file_findings, tree)
 
 
 def _indexed_clips(state_dir: Path) -> list[IndexedClip]:

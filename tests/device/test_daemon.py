@@ -111,6 +111,7 @@ def test_nothing_but_ciphertext_and_the_index_reaches_disk(tmp_path, monkeypatch
         "index.sqlite-wal",
         "index.sqlite-shm",
         "ledger.jsonl",
+        "ledger.checkpoint",
         "ledger.lock",
         "device.key",
         "device.pub",

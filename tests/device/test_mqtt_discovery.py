@@ -31,16 +31,22 @@ def test_discovery_announces_one_device_and_no_camera() -> None:
     assert "camera" not in found and "image" not in found
     payloads = [p for ps in found.values() for p in ps]
     assert len({json.dumps(p["device"], sort_keys=True) for p in payloads}) == 1
-    assert len({p["unique_id"] for p in payloads}) == len(payloads) == 5
+    assert len({p["unique_id"] for p in payloads}) == len(payloads) == 6
     for payload in payloads:
-        assert payload["availability_topic"] == "doorbell/front/availability"
+        if payload["state_topic"] == "doorbell/front/ledger/alarm":
+            # Set by the home server's witness: stays visible while the doorbell is offline.
+            assert "availability_topic" not in payload
+            assert payload["device_class"] == "problem"
+        else:
+            assert payload["availability_topic"] == "doorbell/front/availability"
         assert "entity_picture" not in payload
 
 
 def test_discovery_entities_read_the_documented_topics() -> None:
     found = by_component()
-    (motion,) = found["binary_sensor"]
+    motion, alarm = found["binary_sensor"]
     assert motion["state_topic"] == "doorbell/front/motion"
+    assert alarm["state_topic"] == "doorbell/front/ledger/alarm"
     assert motion["device_class"] == "motion"
     (press,) = found["event"]
     assert press["event_types"] == ["press"] and press["device_class"] == "doorbell"
@@ -70,11 +76,11 @@ def test_discovery_is_announced_again_when_home_assistant_comes_online(
     publisher = Publisher(config, backoff=Backoff(0.05, 0.3))
     publisher.start()
     try:
-        assert subscriber.wait_for(lambda m: len(m) == 5)
+        assert subscriber.wait_for(lambda m: len(m) == 6)
         time.sleep(0.2)
         subscriber.clear()
         subscriber.publish("homeassistant/status", "online")  # Home Assistant restarted
-        assert subscriber.wait_for(lambda m: len(m) == 5)
+        assert subscriber.wait_for(lambda m: len(m) == 6)
         assert {m.topic.split("/")[1] for m in subscriber.messages} == {
             "binary_sensor",
             "event",

@@ -111,7 +111,9 @@ def test_request_over_mqtt_to_verified_package_and_tamper_evident_ledger(
         watcher.close()
 
     capsys.readouterr()
-    assert main(["verify", str(out), "--identity", str(key)]) == 0
+    device_key = (device.state / "device.pub").read_text().strip()
+    pinned = ["--owner-key", device.owner.signing_public, "--device-key", device_key]
+    assert main(["verify", str(out), "--identity", str(key), *pinned]) == 0
     assert "decrypted and decoded 10 frame(s)" in capsys.readouterr().out
     assert not (out / old).exists()
     for n in (0, 1):

@@ -50,6 +50,19 @@ def recipient_key(tmp_path: Path, name: str = "recipient.txt") -> tuple[Path, st
     return path, public
 
 
+def pins(device: Device) -> dict[str, str]:
+    """The owner and device keys a recipient got from the owner directly."""
+    return {
+        "owner_key": device.owner.signing_public,
+        "device_key": (device.state / "device.pub").read_text().strip(),
+    }
+
+
+def pin_args(device: Device) -> list[str]:
+    keys = pins(device)
+    return ["--owner-key", keys["owner_key"], "--device-key", keys["device_key"]]
+
+
 def share(device: Device, clips: list[str], to: str, out: Path, *extra: str) -> int:
     return main(
         [
@@ -101,7 +114,7 @@ def test_verify_with_the_recipient_key_decodes_every_frame(
     assert share(device, [first, second], public, out, "--expires", "2999-01-01") == 0
     capsys.readouterr()
 
-    assert main(["verify", str(out), "--identity", str(key)]) == 0
+    assert main(["verify", str(out), "--identity", str(key), *pin_args(device)]) == 0
     printed = capsys.readouterr().out
     assert "decrypted and decoded 14 frame(s)" in printed
     assert "the owner shared this until 2999-01-01" in printed
@@ -161,14 +174,14 @@ def test_any_change_to_the_package_fails_verification(device: Device, tmp_path: 
     out = tmp_path / "package"
     assert share(device, [clip_id], public, out, "--purpose", "neighbour's bike") == 0
     identities = parse_identities(key.read_text())
-    assert verify_package(out, identities).ok
+    assert verify_package(out, identities, **pins(device)).ok
 
     segment = out / clip_id / "1.mp4.age"
     original = segment.read_bytes()
     damaged = bytearray(original)
     damaged[len(damaged) // 2] ^= 0x01
     segment.write_bytes(bytes(damaged))
-    report = verify_package(out)
+    report = verify_package(out, **pins(device))
     assert report.problems == (
         f"clip {clip_id} segment 1: 1.mp4.age does not match its hash in the manifest "
         "(file changed)",
@@ -178,13 +191,13 @@ def test_any_change_to_the_package_fails_verification(device: Device, tmp_path: 
     manifest_path = out / "manifest.json"
     manifest_text = manifest_path.read_text()
     manifest_path.write_text(manifest_text.replace("neighbour's bike", "anything we like"))
-    assert verify_package(out).problems == (
+    assert verify_package(out, **pins(device)).problems == (
         "the owner signature over the manifest does not verify (manifest edited)",
     )
     manifest_path.write_text(manifest_text)
 
     segment.unlink()
-    assert "cannot read 1.mp4.age" in verify_package(out).problems[0]
+    assert "cannot read 1.mp4.age" in verify_package(out, **pins(device)).problems[0]
 
 
 def test_a_package_re_signed_by_someone_else_fails_against_the_owner_key(
@@ -199,10 +212,11 @@ def test_a_package_re_signed_by_someone_else_fails_against_the_owner_key(
     forged = sign_manifest(manifest, OwnerKey.generate())
     (out / "manifest.json").write_text(json.dumps(forged))
 
-    assert verify_package(out).ok  # self-consistent, which is why the key must be compared
     capsys.readouterr()
-    assert main(["verify", str(out), "--owner-key", device.owner.signing_public]) == 1
-    assert "not the expected" in capsys.readouterr().err
+    assert main(["verify", str(out)]) == 1  # nothing pinned: self-consistent is not enough
+    assert "the keys are not pinned" in capsys.readouterr().err
+    assert main(["verify", str(out), *pin_args(device)]) == 1
+    assert "not the pinned" in capsys.readouterr().err
 
 
 def test_someone_else_s_key_cannot_open_the_package(device: Device, tmp_path: Path) -> None:
@@ -211,7 +225,7 @@ def test_someone_else_s_key_cannot_open_the_package(device: Device, tmp_path: Pa
     other, _ = recipient_key(tmp_path, "other.txt")
     out = tmp_path / "package"
     assert share(device, [clip_id], public, out) == 0
-    report = verify_package(out, parse_identities(other.read_text()))
+    report = verify_package(out, parse_identities(other.read_text()), **pins(device))
     assert report.problems[0].startswith(f"clip {clip_id} segment 0: cannot decrypt")
 
 
@@ -280,7 +294,7 @@ def test_passphrase_protected_owner_key_shares_with_a_passphrase_file(
     _key, public = recipient_key(tmp_path)
     out = tmp_path / "package"
     assert share(device, [clip_id], public, out, "--passphrase-file", str(passphrase)) == 0
-    assert verify_package(out).ok
+    assert verify_package(out, **pins(device)).ok
 
 
 def test_share_refuses_a_non_empty_folder_and_unknown_clips(

@@ -531,3 +531,18 @@ class Config(Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     owner: OwnerConfig = Field(default_factory=OwnerConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+
+    @model_validator(mode="after")
+    def _device_key_is_no_owner_key(self) -> Config:
+        # The device's own key as an owner key would let whoever holds the device sign
+        # owner decisions (shares, approvals) that then verify.
+        try:
+            device_key = (Path(self.storage.path) / "device.pub").read_text("ascii").strip()
+        except (OSError, UnicodeError):
+            return self
+        if device_key in self.owner.signing_keys:
+            raise ValueError(
+                f"owner.signing_keys: {device_key} is this device's own key (device.pub); "
+                "an owner key must come from `doorbell keygen` on the owner's machine"
+            )
+        return self

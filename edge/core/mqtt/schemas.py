@@ -8,6 +8,7 @@ The publisher validates every payload against them before it leaves the device.
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Literal
 
@@ -22,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from edge.core.log.checkpoint import parse_checkpoint_text
+from edge.core.log.note import parse_note
 from edge.core.mqtt import topics
 from edge.core.timestamps import rfc3339
 
@@ -186,6 +189,69 @@ class Health(Payload):
     )
 
 
+Base64Hash = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]
+Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class LedgerCheckpoint(Payload):
+    """The device's signed checkpoint of its audit log, and the consistency proof from the
+    checkpoint before it (`previous_size`, null for the first one).
+
+    The signed note is sent in pieces (origin, size, root, key ID, signature as two hex
+    halves) because the image guard refuses any base64 run longer than 64 characters;
+    `note()` puts the exact signed bytes back together.
+    """
+
+    TOPIC: ClassVar[str] = topics.LEDGER_CHECKPOINT
+
+    key: str = Field(pattern=r"^ed25519:[A-Za-z0-9+/]{43}=$", description="device signing key")
+    origin: str = Field(min_length=1, max_length=120, pattern=r"^[!-*,-~]+$")
+    size: Count
+    root: Base64Hash
+    key_id: str = Field(pattern=r"^[0-9a-f]{8}$")
+    signature: list[Hex64] = Field(min_length=2, max_length=2)
+    previous_size: Count | None
+    consistency: list[Base64Hash] = Field(max_length=64)
+    time: UtcTime
+
+    @classmethod
+    def from_note(
+        cls,
+        key: str,
+        note: str,
+        previous_size: int | None,
+        consistency: list[bytes],
+        time: datetime,
+    ) -> LedgerCheckpoint:
+        """The payload of a signed checkpoint note (exactly one signature line)."""
+        text, signatures = parse_note(note)
+        checkpoint = parse_checkpoint_text(text)
+        if len(signatures) != 1 or len(signatures[0].signature) != 64:
+            raise ValueError("a device checkpoint has exactly one Ed25519 signature")
+        signature = signatures[0].signature.hex()
+        return cls(
+            key=key,
+            origin=checkpoint.origin,
+            size=checkpoint.size,
+            root=base64.b64encode(checkpoint.root).decode(),
+            key_id=signatures[0].key_id.hex(),
+            signature=[signature[:64], signature[64:]],
+            previous_size=previous_size,
+            consistency=[base64.b64encode(h).decode() for h in consistency],
+            time=time,
+        )
+
+    def note(self) -> str:
+        """The signed checkpoint note, byte for byte as the device signed it."""
+        blob = bytes.fromhex(self.key_id + "".join(self.signature))
+        line = f"\u2014 {self.origin} {base64.b64encode(blob).decode()}\n"
+        return f"{self.origin}\n{self.size}\n{self.root}\n\n{line}"
+
+    def proof(self) -> list[bytes]:
+        """The consistency proof as hashes."""
+        return [base64.b64decode(h) for h in self.consistency]
+
+
 JSON_MODELS: dict[str, type[Payload]] = {
     model.TOPIC: model
     for model in (
@@ -196,6 +262,7 @@ JSON_MODELS: dict[str, type[Payload]] = {
         RequestStatus,
         DoorbellPress,
         Health,
+        LedgerCheckpoint,
     )
 }
 PLAIN_VALUES: dict[str, frozenset[str]] = {

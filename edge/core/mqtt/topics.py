@@ -24,6 +24,16 @@ CLIP_STORED = "clips/stored"
 CLIP_DELETED = "clips/deleted"
 REQUEST_STATUS = "requests/status"
 
+# The signed checkpoint of the audit log after every append, with the consistency proof
+# from the one before: through the outbox (so none is lost or reordered), retained.
+LEDGER_CHECKPOINT = "ledger/checkpoint"
+
+# Published by the home server's witness under each doorbell's prefix (never by the
+# doorbell): the checkpoint it cosigned (a signed note, retained), and its alarm state
+# (a Home Assistant problem entity, retained).
+LEDGER_COSIGNED = "ledger/cosigned"
+LEDGER_ALARM = "ledger/alarm"
+
 # A doorbell press is published directly: a ring delivered minutes late would be wrong.
 DOORBELL = "doorbell"
 
@@ -37,13 +47,16 @@ HA_STATUS = "status"
 ONLINE = "online"
 OFFLINE = "offline"
 
-OUTBOX_TOPICS = frozenset({EVENT_STARTED, EVENT_ENDED, CLIP_STORED, CLIP_DELETED, REQUEST_STATUS})
+OUTBOX_TOPICS = frozenset(
+    {EVENT_STARTED, EVENT_ENDED, CLIP_STORED, CLIP_DELETED, REQUEST_STATUS, LEDGER_CHECKPOINT}
+)
 PUBLISHED_TOPICS = frozenset({AVAILABILITY, MOTION, PRIVACY, HEALTH, DOORBELL} | OUTBOX_TOPICS)
 INBOUND_TOPICS = frozenset({PRIVACY_SET, REQUEST_NEW})
 
 # Retained so that Home Assistant and late subscribers see the current value at once;
 # clips/stored is retained because it feeds the "last clip" sensor.
-RETAINED_TOPICS = frozenset({AVAILABILITY, MOTION, PRIVACY, HEALTH, CLIP_STORED})
+RETAINED_TOPICS = frozenset({AVAILABILITY, MOTION, PRIVACY, HEALTH, CLIP_STORED, LEDGER_CHECKPOINT})
+WITNESS_TOPICS = frozenset({LEDGER_COSIGNED, LEDGER_ALARM})
 
 
 def default_prefix(device_id: str) -> str:
@@ -74,8 +87,11 @@ class Topics:
         return topic[len(head) :] if topic.startswith(head) else None
 
     def all_full(self) -> list[str]:
-        """Every full topic of this device, published or inbound."""
-        return [self.full(suffix) for suffix in sorted(PUBLISHED_TOPICS | INBOUND_TOPICS)]
+        """Every full topic of this device: published, inbound, or the witness's about it."""
+        return [
+            self.full(suffix)
+            for suffix in sorted(PUBLISHED_TOPICS | INBOUND_TOPICS | WITNESS_TOPICS)
+        ]
 
     @property
     def ha_status(self) -> str:
@@ -87,9 +103,10 @@ def split_device_topic(topic: str) -> tuple[str, str] | None:
     """Split a full topic into (device prefix, known published suffix), or None.
 
     Used by the home-server watcher, which does not know the prefixes in advance: the
-    longest known suffix at the end of the topic decides where the prefix ends.
+    longest known suffix at the end of the topic decides where the prefix ends. The
+    witnesses' own topics count too, so one witness hears another's cosignatures.
     """
-    for suffix in sorted(PUBLISHED_TOPICS, key=len, reverse=True):
+    for suffix in sorted(PUBLISHED_TOPICS | WITNESS_TOPICS, key=len, reverse=True):
         if topic.endswith("/" + suffix):
             prefix = topic[: -len(suffix) - 1]
             if prefix:

@@ -181,6 +181,7 @@ class Daemon:
             on_footage_request=intake.on_footage_request,
             health=lambda: self._health(store, audit),
         )
+        audit.on_checkpoint = self._publisher.notify
         self._publisher.publish_privacy_mode(self._privacy_on)
         self._publisher.start()
 

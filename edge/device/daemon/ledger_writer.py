@@ -6,7 +6,8 @@ next one first catches the ledger up from the index (`DeviceAudit.catch_up` reco
 finished or deleted clip the ledger lacks), as a restart would. One lock orders the two
 threads that append (the writer thread: clips closed, and clips deleted to make room on
 a full disk; the processing thread: retention and privacy changes), and an entry a
-catch-up has made is not made again.
+catch-up has made is not made again. A catch-up also signs a checkpoint when the log
+grew without one (at start, or after a failed one).
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ class DaemonLedger:
     def _catch_up(self) -> None:
         try:
             made = self._audit.catch_up(self._store)
+            # Also covers what another process appended (the owner's share) and a ledger
+            # from before checkpoints, whose lines become the first leaves.
+            self._audit.checkpoint()
         except _FAILURES as exc:
             self._fell_behind("the clips the ledger lacks", exc)
             return

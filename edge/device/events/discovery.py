@@ -1,5 +1,5 @@
 """Home Assistant MQTT discovery: one device with motion, doorbell press, last clip,
-storage used and a privacy-mode switch.
+storage used, a privacy-mode switch, and the witness's audit-log alarm.
 
 There is deliberately no `camera` (or `image`) entity: images do not go over MQTT, by
 design. The entities read the same topics the watcher reads; none of them can command
@@ -99,6 +99,20 @@ def discovery_messages(device: DeviceConfig, names: Topics) -> list[tuple[str, d
                 "state_off": "OFF",
             },
         ),
+        (
+            # Set by the home server's witness (`doorbell watch`), not by the doorbell, so
+            # it has no availability: a stolen doorbell going offline must not hide it.
+            "binary_sensor",
+            "audit_log",
+            {
+                "name": "Audit log rewritten",
+                "device_class": "problem",
+                "state_topic": names.full(topics.LEDGER_ALARM),
+                "value_template": "{{ value_json.state }}",
+                "payload_on": "ON",
+                "payload_off": "OFF",
+            },
+        ),
     ]
     messages = []
     for component, object_id, specific in entities:
@@ -108,6 +122,9 @@ def discovery_messages(device: DeviceConfig, names: Topics) -> list[tuple[str, d
             "unique_id": f"doorbell-edge.{device.id}.{object_id}",
             **shared,
         }
+        if specific.get("state_topic") == names.full(topics.LEDGER_ALARM):
+            for key in ("availability_topic", "payload_available", "payload_not_available"):
+                del payload[key]
         messages.append(
             (f"{names.discovery_prefix}/{component}/{node}/{object_id}/config", payload)
         )
