@@ -219,3 +219,30 @@ def test_hybrid_and_classic_recipients_are_never_mixed_when_writing() -> None:
     with pytest.raises(ValueError):
         check_recipients([classic, IDENTITY.recipient])
     check_recipients([IDENTITY.recipient, MLKEM768X25519Identity.generate().recipient])
+
+
+_ARG = st.text(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    args=st.one_of(
+        st.lists(_ARG.filter(bool), max_size=3).map(tuple),
+        st.builds(lambda cut: (good_stanza().args[0][:cut],), st.integers(1, 1494)),
+    ),
+    body=st.one_of(st.binary(max_size=40), st.just(good_stanza().body)),
+    first=st.booleans(),
+)
+def test_any_hybrid_stanza_is_refused_cleanly_or_ignored(
+    args: tuple[str, ...], body: bytes, first: bool
+) -> None:
+    """The short fuzz of the stanza parser (scripts/fuzz_vault.py runs the long one)."""
+    stanza = Stanza(STANZA_TYPE, args, body)
+    stanzas = [stanza, good_stanza()] if first else [stanza]
+    allowed = (HeaderError,) if first else (HeaderError, NoIdentityMatchError)
+    try:
+        plaintext = decrypt_bytes([IDENTITY], build_file(stanzas))
+    except allowed:
+        return
+    # Only a well-formed file opens, and only through the good stanza.
+    assert first and plaintext == b"hi"
