@@ -357,10 +357,7 @@ class OwnerConfig(Section):
 
     recipients: list[str] = Field(
         default_factory=list,
-        description=(
-            "Owner age recipients (fixed key) clips are encrypted to: hybrid post-quantum "
-            "'age1pq1...' keys or classic 'age1...' keys, not both kinds at once."
-        ),
+        description="Owner age recipients (fixed key): 'age1...' keys clips are encrypted to.",
         json_schema_extra={
             "example": ["age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]
         },
