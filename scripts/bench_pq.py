@@ -100,8 +100,8 @@ def header_cost(repeat: int, segment_kb: int) -> None:
     print(f"   hybrid adds {added} bytes per file ({share:.2%} of the segment)")
 
 
-def process_seconds(command: list[str], before: Callable[[], None]) -> tuple[float, float, int]:
-    """Wall and CPU seconds and peak RSS (KiB) of one run of `command` as a child process."""
+def process_seconds(command: list[str], before: Callable[[], None]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of `command` as a child process."""
     before()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -110,7 +110,7 @@ def process_seconds(command: list[str], before: Callable[[], None]) -> tuple[flo
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
-    return wall, cpu, after.ru_maxrss
+    return wall, cpu
 
 
 def decrypt_processes(repeat: int, size_mb: int) -> None:
@@ -142,7 +142,7 @@ def decrypt_processes(repeat: int, size_mb: int) -> None:
         def keep() -> None:
             pass
 
-        runs: dict[str, list[tuple[float, float, int]]] = {"doorbell": [], "age": []}
+        runs: dict[str, list[tuple[float, float]]] = {"doorbell": [], "age": []}
         process_seconds(ours, clear)  # warm-up: page cache, .pyc files
         process_seconds(theirs, clear)
         for _ in range(repeat):
@@ -158,7 +158,7 @@ def decrypt_processes(repeat: int, size_mb: int) -> None:
             medians[name] = statistics.median(walls), statistics.median(cpus)
             print(
                 f"   {name:8}: wall {min(walls):.3f} / {medians[name][0]:.3f} s, "
-                f"cpu {min(cpus):.3f} / {medians[name][1]:.3f} s, peak {results[-1][2] // 1024} MiB"
+                f"cpu {min(cpus):.3f} / {medians[name][1]:.3f} s"
             )
         wall_ratio = medians["doorbell"][0] / medians["age"][0]
         cpu_ratio = medians["doorbell"][1] / medians["age"][1]
