@@ -9,7 +9,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from age_support import run_age_with_passphrase
 
 from edge.core.keytext import parse_public_key, verify
 from edge.core.vault import X25519Identity, decrypt_bytes, encrypt_bytes, parse_recipient
@@ -153,6 +152,8 @@ def test_plain_key_file_is_an_identity_file_for_age(tmp_path: Path, key: OwnerKe
 
 @needs_age
 def test_age_opens_the_encrypted_key_file_and_uses_it(tmp_path: Path, key: OwnerKey) -> None:
+    from test_vault_age_cli import run_age_with_passphrase
+
     path = tmp_path / "owner.key.age"
     key.save(path, PASSPHRASE, work_factor=FAST)
     shown = tmp_path / "shown"
