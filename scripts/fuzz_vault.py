@@ -1,9 +1,12 @@
 """Fuzz the age reader with mutated valid files (hypothesis).
 
-Valid age files (binary and armored, one and two recipients, empty to several chunks)
-are damaged by a few random edits: bit flips, overwritten, inserted and deleted bytes,
-truncation, appended bytes, and sealed chunks duplicated, dropped or swapped. Each
-result is decrypted with the owner's identity three ways (whole, 64 KiB at a time as
+Valid age files (binary and armored, one and two recipients, classic X25519 and hybrid
+post-quantum mlkem768x25519, empty to several chunks) are damaged by a few random
+edits: bit flips, overwritten, inserted and deleted bytes, truncation, appended bytes,
+sealed chunks duplicated, dropped or swapped, and recipient stanzas rewritten (the
+hybrid stanza's enc argument cut, lengthened, made non-canonical, given an extra
+argument; the stanza type changed). Each result is decrypted with the owner's
+identities (one classic, one hybrid) three ways (whole, 64 KiB at a time as
 salvage does, and through `edge.owner.export.salvage_segment`). The properties:
 - the only exceptions are the vault's documented errors (`VaultError` subclasses; for
   salvage its `ExportError`), never anything else;
@@ -32,6 +35,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from edge.core.vault import (
+    MLKEM768X25519Identity,
     VaultError,
     X25519Identity,
     armor,
@@ -44,6 +48,9 @@ from edge.owner.export import ExportError, salvage_segment
 
 OWNER = X25519Identity.generate()
 OTHER = X25519Identity.generate()
+OWNER_PQ = MLKEM768X25519Identity.generate()
+OTHER_PQ = MLKEM768X25519Identity.generate()
+IDENTITIES = [OWNER, OWNER_PQ]
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,16 @@ def make_samples() -> list[Sample]:
     samples.append(Sample("two recipients", data, plain, payload_start(data)))
     plain = rng.randbytes(CHUNK_SIZE + 300)
     samples.append(Sample("armored", armor(encrypt_bytes([OWNER.recipient], plain)), plain, None))
+    for size in (0, 1000, CHUNK_SIZE + 1):
+        plain = rng.randbytes(size)
+        data = encrypt_bytes([OWNER_PQ.recipient], plain)
+        samples.append(Sample(f"hybrid {size} bytes", data, plain, payload_start(data)))
+    plain = rng.randbytes(CHUNK_SIZE)
+    data = encrypt_bytes([OTHER_PQ.recipient, OWNER_PQ.recipient], plain)
+    samples.append(Sample("two hybrid recipients", data, plain, payload_start(data)))
+    plain = rng.randbytes(500)
+    data = armor(encrypt_bytes([OWNER_PQ.recipient], plain))
+    samples.append(Sample("hybrid armored", data, plain, None))
     return samples
 
 
@@ -93,13 +110,14 @@ def edits(draw: st.DrawFn, sample: Sample) -> tuple[bytes, int]:
         # Positions near the MAC line, chunk boundaries and the end are where parsers slip.
         mac = sample.data.find(b"\n---")
         starts = sample.chunk_starts()
-        anchors = [max(mac, 0), len(data), *starts, *(s - 1 for s in starts)]
+        stanzas = _stanza_line_ends(sample.data)
+        anchors = [max(mac, 0), len(data), *starts, *(s - 1 for s in starts), *stanzas]
         near = draw(st.sampled_from(anchors)) + draw(st.integers(-40, 40))
         anywhere = draw(st.integers(0, max(0, len(data) - 1)))
         at = min(max(0, draw(st.sampled_from([near, anywhere]))), len(data))
         kind = draw(
             st.sampled_from(
-                ["flip", "set", "insert", "delete", "truncate", "append", "chunk"]
+                ["flip", "set", "insert", "delete", "truncate", "append", "chunk", "stanza"]
                 if sample.payload_start is not None
                 else ["flip", "set", "insert", "delete", "truncate", "append"]
             )
@@ -118,11 +136,47 @@ def edits(draw: st.DrawFn, sample: Sample) -> tuple[bytes, int]:
             data += draw(st.binary(min_size=1, max_size=SEALED_CHUNK_SIZE + 20))
         elif kind == "chunk":
             data = bytearray(_move_chunks(draw, bytes(data), sample))
+        elif kind == "stanza":
+            data = bytearray(_rewrite_stanza(draw, bytes(data)))
     changed = next(
         (i for i, (a, b) in enumerate(zip(data, sample.data, strict=False)) if a != b),
         min(len(data), len(sample.data)),
     )
     return bytes(data), changed
+
+
+def _stanza_line_ends(data: bytes) -> list[int]:
+    """Where each `-> ` stanza line starts and ends (its last argument's last characters)."""
+    header = data[: data.find(b"\n---") + 1]
+    anchors = []
+    at = header.find(b"\n-> ")
+    while at >= 0:
+        anchors += [at + 1, header.index(b"\n", at + 1)]
+        at = header.find(b"\n-> ", at + 1)
+    return anchors
+
+
+STANZA_REWRITES = [
+    lambda args: [*args[:-1], args[-1][:-4]],  # enc or share 3 bytes short
+    lambda args: [*args[:-1], args[-1] + "AAAA"],  # 3 bytes long
+    lambda args: [*args[:-1], args[-1][:-1] + "B"],  # non-canonical last character
+    lambda args: [*args, "extra"],
+    lambda args: args[:1],  # no enc at all
+    lambda args: [args[0].upper(), *args[1:]],  # not our type any more
+    lambda args: ["X25519" if args[0] == "mlkem768x25519" else "mlkem768x25519", *args[1:]],
+]
+
+
+def _rewrite_stanza(draw: st.DrawFn, data: bytes) -> bytes:
+    """One stanza line replaced by a plausible but wrong variant."""
+    ends = _stanza_line_ends(data)
+    if not ends:
+        return data
+    pick = draw(st.integers(0, len(ends) // 2 - 1))
+    start, end = ends[2 * pick], ends[2 * pick + 1]
+    parts = data[start:end].decode("latin-1").split(" ")
+    args = draw(st.sampled_from(STANZA_REWRITES))(parts[1:])
+    return data[:start] + " ".join(["->", *args]).encode("latin-1") + data[end:]
 
 
 def _move_chunks(draw: st.DrawFn, data: bytes, sample: Sample) -> bytes:
@@ -170,7 +224,7 @@ def check(sample: Sample, damaged: bytes, changed: int) -> None:
     limit = len(original) if intact else released_limit(sample, changed)
 
     try:
-        whole = decrypt_bytes([OWNER], damaged)
+        whole = decrypt_bytes(IDENTITIES, damaged)
     except VaultError as exc:
         OUTCOMES.counts[type(exc).__name__] += 1
     else:
@@ -179,7 +233,7 @@ def check(sample: Sample, damaged: bytes, changed: int) -> None:
 
     released = bytearray()
     try:
-        reader = open_reader([OWNER], io.BytesIO(damaged))
+        reader = open_reader(IDENTITIES, io.BytesIO(damaged))
         while block := reader.read(CHUNK_SIZE):
             released += block
             assert released == original[: len(released)], "released bytes differ"
@@ -189,7 +243,7 @@ def check(sample: Sample, damaged: bytes, changed: int) -> None:
     assert released == original[: len(released)]
 
     try:
-        salvaged = salvage_segment(damaged, [OWNER])
+        salvaged = salvage_segment(damaged, IDENTITIES)
     except ExportError:
         return
     assert salvaged.plaintext == original[: len(salvaged.plaintext)]

@@ -1,8 +1,11 @@
 """`doorbell keygen`: make the owner key file and print what goes into the device config.
 
-The device only ever gets the public halves (the `age1…` recipient and the `ed25519:…`
-signing key); the file itself stays with the owner. It also writes (or extends) a trust
-file with the owner's signing key, for `doorbell verify` and `doorbell audit verify`.
+The device only ever gets the public halves (the `age1pq1…` or `age1…` recipient and the
+`ed25519:…` signing key); the file itself stays with the owner. New keys are hybrid
+post-quantum (ML-KEM-768 + X25519) unless `--classic` asks for an X25519 key, which the
+older `age` releases (before 1.3) can also open; see docs/KEYS.md.
+It also writes (or extends) a trust file with the owner's signing key, for
+`doorbell verify` and `doorbell audit verify`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="trust file to write or extend with the owner signing key (default: OUT.trust)",
     )
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument(
+        "--pq",
+        dest="post_quantum",
+        action="store_true",
+        default=True,
+        help="hybrid post-quantum age key, age1pq1... (the default; opens with age >= 1.3)",
+    )
+    kind.add_argument(
+        "--classic",
+        dest="post_quantum",
+        action="store_false",
+        help="classic X25519 age key, age1... (for age < 1.3; not quantum-safe)",
+    )
     parser.set_defaults(func=_keygen)
 
 
@@ -50,7 +67,7 @@ def _keygen(args: argparse.Namespace) -> int:
     if out.exists():
         raise CommandError(f"{out} already exists; refusing to overwrite a key file")
     passphrase = None if args.no_passphrase else read_passphrase_file(args.passphrase_file)
-    key = OwnerKey.generate()
+    key = OwnerKey.generate(post_quantum=args.post_quantum)
     try:
         key.save(out, passphrase)
     except FileExistsError:
@@ -59,6 +76,8 @@ def _keygen(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot write {out}: {exc.strerror}") from None
     protection = "passphrase-protected" if passphrase is not None else "UNENCRYPTED"
     print(f"Wrote owner key to {out} (mode 0600, {protection}). Keep it off the device.")
+    kind = "hybrid post-quantum (opens with age >= 1.3)" if key.post_quantum else "classic X25519"
+    print(f"key type:     {kind}")
     print(f"recipient:    {key.recipient}")
     print(f"signing key:  {key.signing_public}")
     print(

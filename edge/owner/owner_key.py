@@ -1,9 +1,10 @@
 """The owner's key file: the age identity that opens clips plus the Ed25519 key that signs shares.
 
-One file, readable by stock age. Unencrypted it is an age identity file: the signing key
-rides in `#` comment lines, which age ignores, so `age -d -i owner.key clip.age` works.
-With a passphrase the whole text is scrypt-encrypted and armored, so `age -d owner.key`
-shows it and `age -d -i owner.key clip.age` asks for the passphrase. See docs/KEYS.md.
+One file, readable by stock age (age 1.3 or later for a hybrid post-quantum identity).
+Unencrypted it is an age identity file: the signing key rides in `#` comment lines,
+which age ignores, so `age -d -i owner.key clip.age` works. With a passphrase the whole
+text is scrypt-encrypted and armored, so `age -d owner.key` shows it and
+`age -d -i owner.key clip.age` asks for the passphrase. See docs/KEYS.md.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge.core.vault import (
     DEFAULT_WORK_FACTOR,
     InvalidKeyError,
+    MLKEM768X25519Identity,
     NoIdentityMatchError,
     ScryptIdentity,
     ScryptRecipient,
@@ -34,6 +36,7 @@ from edge.core.vault import (
 )
 
 SIGNING_PUBLIC_PREFIX = "ed25519:"
+AgeIdentity = X25519Identity | MLKEM768X25519Identity
 _TITLE = "# doorbell-edge owner key: an age identity and an Ed25519 signing key. Keep it secret."
 _PUBLIC_KEY_LINE = "# public key: "
 _SIGNING_PUBLIC_LINE = "# doorbell-signing-public: "
@@ -74,18 +77,25 @@ def _strict_b64decode(text: str) -> bytes:
 class OwnerKey:
     """The owner's age identity and Ed25519 signing key."""
 
-    def __init__(self, identity: X25519Identity, signing_key: Ed25519PrivateKey) -> None:
+    def __init__(self, identity: AgeIdentity, signing_key: Ed25519PrivateKey) -> None:
         self.identity = identity
         self._signing_key = signing_key
 
     @classmethod
-    def generate(cls) -> OwnerKey:
-        """A new random owner key."""
-        return cls(X25519Identity.generate(), Ed25519PrivateKey.generate())
+    def generate(cls, *, post_quantum: bool = False) -> OwnerKey:
+        """A new random owner key: a hybrid ML-KEM-768 + X25519 identity if `post_quantum`,
+        else a classic X25519 one. `doorbell keygen` makes hybrid keys unless told otherwise."""
+        identity = MLKEM768X25519Identity.generate() if post_quantum else X25519Identity.generate()
+        return cls(identity, Ed25519PrivateKey.generate())
+
+    @property
+    def post_quantum(self) -> bool:
+        """Whether the age identity is the hybrid post-quantum kind."""
+        return isinstance(self.identity, MLKEM768X25519Identity)
 
     @property
     def recipient(self) -> str:
-        """The `age1…` recipient that clips are encrypted to (for `owner.recipients`)."""
+        """The `age1pq1…` or `age1…` recipient clips are encrypted to (for `owner.recipients`)."""
         return str(self.identity.recipient)
 
     @property
@@ -98,7 +108,7 @@ class OwnerKey:
         return self._signing_key.sign(data)
 
     def __repr__(self) -> str:
-        return f"OwnerKey(recipient={self.recipient}, signing_public={self.signing_public})"
+        return f"OwnerKey(recipient={self.recipient[:24]}…, signing_public={self.signing_public})"
 
     def to_text(self) -> str:
         """The unencrypted key file: a valid age identity file."""
@@ -172,7 +182,7 @@ class OwnerKey:
         return cls.from_text(_read_key_text(Path(path), passphrase))
 
 
-def load_identities(path: str | os.PathLike[str], passphrase: bytes | None) -> list[X25519Identity]:
+def load_identities(path: str | os.PathLike[str], passphrase: bytes | None) -> list[AgeIdentity]:
     """Identities from an owner key file or any age identity file, encrypted or not."""
     text = _read_key_text(Path(path), passphrase)
     try:

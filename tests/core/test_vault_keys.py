@@ -75,7 +75,7 @@ def test_identity_file_skips_comments_and_blank_lines() -> None:
         (f"{SPEC_IDENTITY}\nnot a key\n", "line 2"),
         (f" {SPEC_IDENTITY}\n", "line 1"),
         (SPEC_IDENTITY.lower(), "line 1"),
-        ("AGE-SECRET-KEY-PQ-1XX76JRALNLXDMEW0CRK45QMCCH4X06SE84UN3V\n", "post-quantum"),
+        ("AGE-SECRET-KEY-PQ-1XX76JRALNLXDMEW0CRK45QMCCH4X06SE84UN3V\n", "line 1"),
     ],
 )
 def test_bad_identity_files_say_where(text: str, where: str) -> None:

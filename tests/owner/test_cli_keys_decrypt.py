@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,3 +224,91 @@ def test_installed_script_makes_a_key_and_decrypts(tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert failed.stderr.startswith("doorbell: error: corrupted payload:")
     assert failed.stderr.count("\n") == 1
+
+
+def test_keygen_makes_a_hybrid_key_by_default_and_classic_on_request(
+    tmp_path: Path, capsys
+) -> None:
+    for flags, prefix in (([], "age1pq1"), (["--pq"], "age1pq1"), (["--classic"], "age1")):
+        out_file = tmp_path / f"owner{len(flags)}{prefix}.key"
+        assert main(["keygen", *flags, "--out", str(out_file), "--no-passphrase"]) == 0
+        printed = capsys.readouterr().out
+        recipient = next(
+            line.split()[-1] for line in printed.splitlines() if line.startswith("recipient:")
+        )
+        key = OwnerKey.load(out_file, None)
+        assert recipient == key.recipient and recipient.startswith(prefix)
+        assert key.post_quantum == (prefix == "age1pq1")
+        assert key.signing_public in printed
+    with pytest.raises(SystemExit):
+        main(["keygen", "--pq", "--classic", "--out", str(tmp_path / "k"), "--no-passphrase"])
+    assert not (tmp_path / "k").exists()
+
+
+def test_hybrid_key_decrypts_with_and_without_passphrase(tmp_path: Path, capsysbinary) -> None:
+    (tmp_path / "pass.txt").write_bytes(PASSPHRASE + b"\n")
+    key_file = tmp_path / "owner.key.age"
+    args = [
+        "keygen",
+        "--pq",
+        "--out",
+        str(key_file),
+        "--passphrase-file",
+        str(tmp_path / "pass.txt"),
+    ]
+    assert main(args) == 0
+    capsysbinary.readouterr()
+    key = OwnerKey.load(key_file, PASSPHRASE)
+    (tmp_path / "clip.age").write_bytes(encrypt_bytes([parse_recipient(key.recipient)], DATA))
+    args = ["decrypt", str(tmp_path / "clip.age"), "-i", str(key_file)]
+    assert main([*args, "--passphrase-file", str(tmp_path / "pass.txt")]) == 0
+    assert capsysbinary.readouterr().out == DATA
+
+
+VECTORS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "age-cctv"
+# How `doorbell decrypt` names each kind of failure a vector expects.
+REASONS = {
+    "no match": "wrong key",
+    "header failure": "corrupted header",
+    "HMAC failure": "corrupted header",
+    "armor failure": "corrupted armor",
+}
+
+
+def _hybrid_vectors() -> list[Path]:
+    return sorted(VECTORS.glob("hybrid*")) if VECTORS.is_dir() else []
+
+
+@pytest.mark.skipif(not _hybrid_vectors(), reason=f"age test vectors not present at {VECTORS}")
+def test_decrypt_command_opens_or_names_the_failure_of_every_hybrid_vector(
+    tmp_path: Path,
+) -> None:
+    """The contract: `decrypt FILE -i K` on the C2SP hybrid vectors, as a whole process."""
+    seen = set()
+    for path in _hybrid_vectors():
+        head, body = path.read_bytes().split(b"\n\n", 1)
+        fields = [line.split(": ", 1) for line in head.decode().splitlines()]
+        expect = next(value for key, value in fields if key == "expect")
+        identities = [value for key, value in fields if key == "identity"]
+        assert all(key != "compressed" for key, _ in fields), path.name
+        (tmp_path / "K").write_text("\n".join(identities) + "\n")
+        (tmp_path / "file.age").write_bytes(body)
+        done = subprocess.run(
+            [sys.executable, "-m", "edge", "decrypt", str(tmp_path / "file.age"), "-i", "K"],
+            capture_output=True,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+        if expect == "success":
+            payload = next(value for key, value in fields if key == "payload")
+            assert done.returncode == 0, (path.name, done.stderr)
+            assert hashlib.sha256(done.stdout).hexdigest() == payload, path.name
+        else:
+            assert done.returncode == 1, path.name
+            assert done.stderr.decode().startswith(f"doorbell: error: {REASONS[expect]}:"), (
+                path.name,
+                done.stderr,
+            )
+            assert done.stderr.count(b"\n") == 1 and b"Traceback" not in done.stderr
+        seen.add(expect)
+    assert {"success", "no match", "header failure"} <= seen

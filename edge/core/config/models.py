@@ -31,6 +31,8 @@ def _check_polygon(points: list[tuple[float, float]]) -> list[tuple[float, float
 Polygon = Annotated[list[Point], AfterValidator(_check_polygon)]
 
 _AGE_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
+# Hybrid MLKEM768-X25519: 1216 key bytes are 1946 Bech32 characters, plus a 6-character checksum.
+_AGE_PQ_RECIPIENT = re.compile(r"^age1pq1[02-9ac-hj-np-z]{1952}$")
 _SIGNING_KEY = re.compile(r"^ed25519:[A-Za-z0-9+/]{43}=$")
 _CAMERA_SOURCE = re.compile(r"^(picamera2|v4l2:/dev/video\d+|rtsps?://\S+|file:.+)$")
 
@@ -389,8 +391,18 @@ class OwnerConfig(Section):
     @classmethod
     def _age_recipients(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not _AGE_RECIPIENT.match(value):
-                raise ValueError(f"{value!r} is not an age X25519 recipient ('age1' + 58 chars)")
+            if not (_AGE_RECIPIENT.match(value) or _AGE_PQ_RECIPIENT.match(value)):
+                shown = value if len(value) <= 70 else value[:60] + "..."
+                raise ValueError(
+                    f"{shown!r} is not an age recipient: expected a hybrid post-quantum key "
+                    "('age1pq1' + 1952 chars) or a classic X25519 key ('age1' + 58 chars)"
+                )
+        kinds = {value.startswith("age1pq1") for value in values}
+        if len(kinds) > 1:
+            raise ValueError(
+                "mixes post-quantum (age1pq1...) and classic (age1...) recipients; a file "
+                "encrypted to both is only as safe as the classic key, so list one kind only"
+            )
         return values
 
     @field_validator("signing_keys")

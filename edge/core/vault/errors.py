@@ -13,6 +13,11 @@ class InvalidKeyError(VaultError, ValueError):
     """A recipient, identity or identity file could not be parsed."""
 
 
+class IncompatibleRecipientsError(VaultError, ValueError):
+    """The recipients may not share one file: a passphrase with anything else, or a
+    post-quantum (`age1pq1…`) recipient with a classic one that would undo its protection."""
+
+
 class ArmorError(VaultError):
     """The ASCII armor around the file breaks the strict PEM rules of the spec."""
 

@@ -11,10 +11,31 @@ import os
 from collections.abc import Iterable
 from types import TracebackType
 
+from edge.core.vault.errors import IncompatibleRecipientsError
 from edge.core.vault.format import FILE_KEY_SIZE, serialise_header
-from edge.core.vault.keys import Recipient
+from edge.core.vault.keys import Recipient, is_post_quantum
 from edge.core.vault.scrypt import ScryptRecipient
 from edge.core.vault.stream import PAYLOAD_NONCE_SIZE, Sink, StreamWriter, payload_key
+
+
+def check_recipients(recipients: list[Recipient]) -> None:
+    """Raise IncompatibleRecipientsError unless `recipients` may share one file.
+
+    The spec's rules: a passphrase (scrypt) recipient stands alone, and a post-quantum
+    recipient is not mixed with classic ones, whose stanza a future quantum computer
+    could open to get the file key.
+    """
+    if not recipients:
+        raise ValueError("at least one recipient is needed")
+    if len(recipients) > 1 and any(isinstance(r, ScryptRecipient) for r in recipients):
+        raise IncompatibleRecipientsError("a passphrase recipient must be the only recipient")
+    post_quantum = [is_post_quantum(r) for r in recipients]
+    if any(post_quantum) and not all(post_quantum):
+        raise IncompatibleRecipientsError(
+            "post-quantum (age1pq1...) and classic (age1...) recipients cannot share a file: "
+            "the classic one would let a future quantum computer open it; "
+            "use only age1pq1... recipients or only classic ones"
+        )
 
 
 class AgeWriter:
@@ -26,10 +47,7 @@ class AgeWriter:
 
     def __init__(self, recipients: Iterable[Recipient], sink: Sink) -> None:
         recipients = list(recipients)
-        if not recipients:
-            raise ValueError("at least one recipient is needed")
-        if len(recipients) > 1 and any(isinstance(r, ScryptRecipient) for r in recipients):
-            raise ValueError("a passphrase recipient must be the only recipient")
+        check_recipients(recipients)
         file_key = os.urandom(FILE_KEY_SIZE)
         stanzas = [stanza for recipient in recipients for stanza in recipient.wrap(file_key)]
         nonce = os.urandom(PAYLOAD_NONCE_SIZE)
