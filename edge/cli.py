@@ -13,24 +13,28 @@ from edge import __version__
 from edge.commands import CommandError
 from edge.logs import configure_logging
 
-# Command groups, in the order `doorbell --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "edge.commands.config_cmd",
-    "edge.commands.run_cmd",
-    "edge.commands.export_cmd",
-    "edge.commands.demo_cmd",
-    "edge.commands.clips_cmd",
-    "edge.commands.keys_cmd",
-    "edge.commands.decrypt_cmd",
-    "edge.commands.share_cmd",
-    "edge.commands.requests_cmd",
-    "edge.commands.audit_cmd",
-    "edge.commands.watch_cmd",
-)
+# Each command and the module that registers it, in the order `doorbell --help` lists
+# them. Only the module of the command being run is imported: `doorbell decrypt` must not
+# pay for the config models, MQTT or SQLite of the others.
+COMMANDS: dict[str, str] = {
+    "config": "edge.commands.config_cmd",
+    "run": "edge.commands.run_cmd",
+    "replay": "edge.commands.run_cmd",
+    "export": "edge.commands.export_cmd",
+    "demo": "edge.commands.demo_cmd",
+    "clips": "edge.commands.clips_cmd",
+    "keygen": "edge.commands.keys_cmd",
+    "decrypt": "edge.commands.decrypt_cmd",
+    "share": "edge.commands.share_cmd",
+    "verify": "edge.commands.share_cmd",
+    "requests": "edge.commands.requests_cmd",
+    "audit": "edge.commands.audit_cmd",
+    "watch": "edge.commands.watch_cmd",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every command group registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser with every command registered, or only the module of `command`."""
     parser = argparse.ArgumentParser(
         prog="doorbell",
         description="Privacy-first doorbell camera: redacted, encrypted, local clips.",
@@ -38,14 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"doorbell-edge {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command word of `argv` (the first argument that is not an option)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one `doorbell` command and return its exit status: 0 ok, 1 failed, 2 usage."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
     try:

@@ -15,8 +15,6 @@ data: a new file can always be made again from the age file, which is left untou
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -36,6 +34,7 @@ from edge.core.vault import (
     open_reader,
 )
 from edge.owner.owner_key import OwnerKeyError, load_identities
+from edge.owner.plaintext_file import OutputError, PlaintextFile, check_output_path
 
 # Plaintext is handed to the output in writes of this size (16 age chunks).
 _WRITE_SIZE = 1 << 20
@@ -56,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="owner key file or any age identity file",
     )
-    parser.add_argument("-o", "--output", type=Path, help="write the plaintext here")
+    parser.add_argument("-o", "--output", type=Path, help="write the plaintext here (mode 0600)")
+    parser.add_argument("--force", action="store_true", help="replace OUTPUT if it exists")
     parser.add_argument(
         "--passphrase-file",
         type=Path,
@@ -107,26 +107,23 @@ def _copy_plaintext(identities: list[Identity], source: BinaryIO, sink: BinaryIO
         sink.write(buffer[:count])
 
 
-def _decrypt_to_file(identities: list[Identity], source: BinaryIO, output: Path) -> None:
-    replacing = output.exists()
-    temporary = output.with_name(f".{output.name}.{secrets.token_hex(8)}.partial")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise CommandError(f"cannot write {output}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as sink:
+def _decrypt_to_file(
+    identities: list[Identity], source: BinaryIO, output: Path, *, force: bool
+) -> None:
+    # 0600, visible only when complete, never over an existing file without --force. Not
+    # fsynced, like `age -d`: the ciphertext it came from is still there.
+    with PlaintextFile(output, force=force) as staging:
+        with staging.partial.open("r+b", buffering=0) as sink:
             _copy_plaintext(identities, source, sink)
-            sink.flush()
-            if replacing:
-                os.fsync(sink.fileno())
-        os.replace(temporary, output)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        staging.publish(durable=False)
 
 
 def _decrypt(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        try:
+            check_output_path(args.output, force=args.force)
+        except OutputError as exc:
+            raise CommandError(str(exc)) from None
     identities = _load_identities(args)
     name = str(args.file)
     try:
@@ -137,7 +134,7 @@ def _decrypt(args: argparse.Namespace) -> int:
                 _copy_plaintext(identities, source, sink)
                 sink.flush()
             else:
-                _decrypt_to_file(identities, source, args.output)
+                _decrypt_to_file(identities, source, args.output, force=args.force)
     except VaultError as exc:
         raise CommandError(describe_failure(exc, name)) from None
     except OSError as exc:

@@ -60,10 +60,12 @@ class PlaintextFile:
         if not self._published:
             self.partial.unlink(missing_ok=True)
 
-    def publish(self) -> None:
-        """Make the complete file visible as `out`."""
-        with open(self.partial, "rb+") as file:
-            os.fsync(file.fileno())
+    def publish(self, *, durable: bool = True) -> None:
+        """Make the complete file visible as `out`; `durable` fsyncs it first (a power cut
+        then cannot leave a visible `out` whose blocks never reached the disk)."""
+        if durable:
+            with open(self.partial, "rb+") as file:
+                os.fsync(file.fileno())
         if self.force:
             os.replace(self.partial, self.out)
         else:
@@ -72,5 +74,6 @@ class PlaintextFile:
             except FileExistsError:
                 raise OutputError(f"{self.out} appeared meanwhile; not replaced") from None
             self.partial.unlink()
-        fsync_dir(self.out.parent)
+        if durable:
+            fsync_dir(self.out.parent)
         self._published = True

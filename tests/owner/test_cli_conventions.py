@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from daemon_support import make_device
 
-from edge.cli import main
+from edge.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,3 +101,33 @@ def test_on_a_terminal_log_lines_keep_their_time() -> None:
     first = result.stderr.splitlines()[0]
     assert first.endswith("ERROR edge.device.test: camera gone")
     assert first[:4].isdigit()
+
+
+def test_each_command_is_registered_by_the_module_the_cli_imports_for_it() -> None:
+    import argparse
+    import importlib
+
+    from edge.cli import COMMANDS
+
+    for command, module in COMMANDS.items():
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers(dest="command")
+        importlib.import_module(module).register(sub)
+        assert command in sub.choices, (command, module)
+    full = build_parser()
+    registered = next(a for a in full._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(registered.choices) == list(COMMANDS)
+
+
+def test_decrypt_loads_no_other_command() -> None:
+    result = run(
+        "import sys\n"
+        "from edge.cli import main\n"
+        "try:\n"
+        "    main(['decrypt', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('edge.commands.', 'pydantic', "
+        "'paho', 'sqlite3', 'cv2', 'av'))))\n"
+    )
+    assert result.stdout.strip().splitlines()[-1] == "['edge.commands.decrypt_cmd']"

@@ -98,12 +98,33 @@ def test_decrypt_to_stdout(workdir: Path, identity: str, capsysbinary) -> None:
     assert capsysbinary.readouterr().out == DATA
 
 
-def test_decrypt_to_file_replaces_it_only_when_complete(workdir: Path) -> None:
+def test_decrypt_never_overwrites_silently_and_writes_0600(workdir: Path, capsys) -> None:
     out_file = workdir / "clip.mp4"
     out_file.write_bytes(b"old")
     args = ["decrypt", str(workdir / "clip.age"), "-i", str(workdir / "owner.key")]
-    assert main([*args, "-o", str(out_file)]) == 0
+    assert main([*args, "-o", str(out_file)]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert out_file.read_bytes() == b"old"
+    assert main([*args, "-o", str(out_file), "--force"]) == 0
     assert out_file.read_bytes() == DATA
+    fresh = workdir / "fresh.mp4"
+    old_umask = os.umask(0o022)
+    try:
+        assert main([*args, "-o", str(fresh)]) == 0
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    assert not list(workdir.glob("*.partial"))
+
+
+def test_a_failed_decrypt_leaves_no_output(workdir: Path) -> None:
+    broken = workdir / "broken.age"
+    data = (workdir / "clip.age").read_bytes()
+    broken.write_bytes(data[:-40])  # truncated: the last chunk is gone
+    args = ["decrypt", str(broken), "-i", str(workdir / "owner.key")]
+    assert main([*args, "-o", str(workdir / "out.mp4")]) == 1
+    assert not (workdir / "out.mp4").exists()
+    assert not list(workdir.glob("*.partial"))
 
 
 def test_decrypt_accepts_a_plain_age_identity_file(workdir: Path, capsysbinary) -> None:
