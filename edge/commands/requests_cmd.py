@@ -32,7 +32,19 @@ from edge.owner.share import ShareError
 
 T = TypeVar("T")
 
-_FIELDS = ("requester", "organisation", "contact", "reason", "case_ref", "from", "to", "recipient")
+# (request field, option, metavar, help). The end of the window is `--until`, not `--to`,
+# which is a recipient everywhere else (`share --to`).
+_FIELD_OPTIONS = (
+    ("requester", "--requester", "NAME", "the person asking"),
+    ("organisation", "--organisation", "NAME", "who they ask for (police force, insurer, ...)"),
+    ("contact", "--contact", "TEXT", "how to reach them (e-mail, phone)"),
+    ("reason", "--reason", "TEXT", "why they want the footage"),
+    ("case_ref", "--case-ref", "REF", "their case or reference number"),
+    ("from", "--from", "TIME", "start of the time window, RFC 3339 (2026-05-01T18:00:00Z)"),
+    ("to", "--until", "TIME", "end of the time window, RFC 3339 (2026-05-01T20:30:00Z)"),
+    ("recipient", "--recipient", "AGE_KEY", "the requester's age public key (age1...)"),
+)
+_FIELDS = tuple(field for field, _o, _m, _t in _FIELD_OPTIONS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,11 +52,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("requests", help="list, add, approve or deny footage requests")
     actions = parser.add_subparsers(dest="requests_command", metavar="ACTION", required=True)
 
-    add = actions.add_parser("add", help="enter a footage request received another way")
-    add.add_argument("--json", type=Path, metavar="FILE", help="the request as JSON (- = stdin)")
-    for field in _FIELDS:
-        option = "--" + field.replace("_", "-")
-        add.add_argument(option, dest=f"field_{field}", metavar=field.upper())
+    add = actions.add_parser(
+        "add",
+        help="enter a footage request received another way",
+        description="Enter a footage request received by letter or e-mail: every field as "
+        "an option, or the whole request as a JSON file. Times are RFC 3339 with a zone, "
+        "e.g. 2026-05-01T18:00:00Z.",
+    )
+    add.add_argument(
+        "--from-file", dest="request_file", type=Path, metavar="FILE",
+        help="the whole request as a JSON object (- = stdin), instead of the options below",
+    )  # fmt: skip
+    for field, option, metavar, text in _FIELD_OPTIONS:
+        add.add_argument(option, dest=f"field_{field}", metavar=metavar, help=text)
     add_config_argument(add)
     add.set_defaults(func=_add)
 
@@ -62,7 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     approve = actions.add_parser("approve", help="share the requested window's clips")
     approve.add_argument("id")
-    approve.add_argument("--out", required=True, type=Path, help="new or empty folder to write")
+    approve.add_argument(
+        "-o", "--out", required=True, type=Path, help="new or empty folder to write"
+    )
     approve.add_argument(
         "--expires", type=parse_expiry, metavar="DATE", help="share until YYYY-MM-DD"
     )
@@ -101,19 +123,21 @@ def _add(args: argparse.Namespace) -> int:
 
 def _request_data(args: argparse.Namespace) -> dict[str, Any]:
     given = {f: getattr(args, f"field_{f}") for f in _FIELDS if getattr(args, f"field_{f}")}
-    if args.json is None:
-        missing = [f for f in _FIELDS if f not in given]
+    source = args.request_file
+    if source is None:
+        missing = [option for f, option, _m, _t in _FIELD_OPTIONS if f not in given]
         if missing:
-            options = ", ".join("--" + f.replace("_", "-") for f in missing)
-            raise CommandError(f"missing {options} (or give the whole request with --json)")
+            raise CommandError(
+                f"missing {', '.join(missing)} (or give the whole request with --from-file)"
+            )
         return given
     if given:
-        raise CommandError("give the request either with --json or with options, not both")
+        raise CommandError("give the request either with --from-file or with options, not both")
     try:
-        text = sys.stdin.read() if str(args.json) == "-" else args.json.read_text("utf-8")
+        text = sys.stdin.read() if str(source) == "-" else source.read_text("utf-8")
         data = json.loads(text)
     except (OSError, ValueError) as exc:
-        raise CommandError(f"cannot read the request from {args.json}: {exc}") from None
+        raise CommandError(f"cannot read the request from {source}: {exc}") from None
     if not isinstance(data, dict):
         raise CommandError("the request must be a JSON object")
     return data

@@ -10,6 +10,7 @@ and device's keys pinned (`--owner-key`, `--device-key` or `--trust`).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     share.add_argument("clips", nargs="+", metavar="CLIP_ID", help="clips to share")
     share.add_argument("--to", required=True, metavar="age1…", help="recipient's age key")
-    share.add_argument("--out", required=True, type=Path, help="new or empty folder to write")
+    share.add_argument("-o", "--out", required=True, type=Path, help="new or empty folder to write")
     add_owner_key_arguments(share)
     share.add_argument("--purpose", help="why the footage is shared (goes into the manifest)")
     share.add_argument(
@@ -68,6 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--passphrase-file", type=Path, metavar="F", help="passphrase of the identity file"
     )
     add_pin_arguments(verify)
+    verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=_verify)
 
 
@@ -124,6 +126,17 @@ def _verify(args: argparse.Namespace) -> int:
         device_key=pins.device[0] if pins.device else None,
         witness_keys=pins.witness,
     )
+    if args.json:
+        result = {
+            "package": str(args.package),
+            "ok": report.ok,
+            "problems": list(report.problems),
+            "notes": list(report.notes),
+            "frames_decoded": report.frames if identities else None,
+            "witnesses_required": len(pins.witness),
+        }
+        print(json.dumps(result, indent=2))
+        return 0 if report.ok else 1
     if report.manifest is not None:
         for line in describe(report.manifest):
             print(line)

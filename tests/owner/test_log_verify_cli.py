@@ -206,6 +206,9 @@ def test_a_share_package_forged_with_fresh_keys_fails_against_the_pinned_keys(
     assert main(["verify", str(forged_dir), *pin_args(device)]) == 1
     err = capsys.readouterr().err
     assert "not the pinned" in err
+    assert main(["verify", str(forged_dir), *pin_args(device), "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert result["ok"] is False and any("not the pinned" in p for p in result["problems"])
     # Only the forger's own keys accept it, which is the point of pinning.
     fresh = ["--owner-key", fresh_owner.signing_public, "--device-key", fresh_device.signing_public]
     assert main(["verify", str(forged_dir), *fresh]) == 0

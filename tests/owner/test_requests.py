@@ -136,7 +136,7 @@ def test_owner_adds_lists_and_shows_a_request(
 ) -> None:
     path = tmp_path / "request.json"
     path.write_text(json.dumps(request()))
-    assert cli(device, "requests", "add", "--json", str(path)) == 0
+    assert cli(device, "requests", "add", "--from-file", str(path)) == 0
     request_id = capsys.readouterr().out.split()[0]
 
     assert cli(device, "requests", "list", "--json") == 0
@@ -152,7 +152,7 @@ def test_owner_add_with_options_goes_through_the_same_checks(
     device: Device, capsys: pytest.CaptureFixture[str]
 ) -> None:
     options = [
-        f"--{key.replace('_', '-')}={value}"
+        f"--{'until' if key == 'to' else key.replace('_', '-')}={value}"
         for key, value in request(to="2026-04-01T00:00:00Z").items()
     ]
     assert cli(device, "requests", "add", *options) == 1
