@@ -110,6 +110,10 @@ def _demo(args: argparse.Namespace) -> int:
     _step("7. The audit ledger verifies (chain, device and owner signatures, every clip)")
     audit = audit_state_dir(state, config.owner.signing_keys)
     print(f"   {'ok' if audit.ok else 'PROBLEM'}: {audit.chain.entries} entries")
+    print(f"\nThe demo's files are in {root}: owner.key, doorbell.toml, state/ (the ciphertext,")
+    print("index and ledger) and export.mp4 (a decrypted copy of a generated scene).")
+    if args.dir is None:
+        print(f"Remove them when done: rm -r {root}")
     return 0 if audit.ok else 1
 
 
