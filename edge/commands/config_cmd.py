@@ -48,6 +48,12 @@ def _check(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    from edge.device.faces.model import face_model_problem
+
+    problem = face_model_problem(config.faces.enabled)
+    if problem is not None:
+        print(f"{args.file}: {problem}", file=sys.stderr)
+        return 1
     if config.camera.profile is not None:
         from edge.device.capture.camera_profile import CameraProfileError, load_camera_profile
 

@@ -39,7 +39,11 @@ def _demo(args: argparse.Namespace) -> int:
     # Device code (OpenCV, PyAV) loads only for the commands that run it.
     from edge.device.daemon.daemon import Daemon, DaemonError
     from edge.device.demo_scene import MOTION_ZONE, PUBLIC_AREA, scene_frames
+    from edge.device.faces.model import face_model_problem
 
+    problem = face_model_problem(faces_enabled=True)
+    if problem is not None:
+        raise CommandError(problem)
     root = args.dir or Path(tempfile.mkdtemp(prefix="doorbell-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     if any(root.iterdir()):

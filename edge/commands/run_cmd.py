@@ -52,10 +52,16 @@ def _run(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from edge.device.daemon.daemon import Daemon
+    from edge.device.faces.model import face_model_problem
 
     if not args.video.is_file():
         raise CommandError(f"{args.video}: no such file")
     config = load_device_config(args.config)
+    # A replay is a check of what the product stores: without the model every frame would
+    # be one full-frame mosaic. (`run` keeps recording fail-closed, and says so.)
+    problem = face_model_problem(config.faces.enabled)
+    if problem is not None:
+        raise CommandError(problem)
     summary = _run_daemon(
         lambda: Daemon(config, source=f"file:{args.video}", realtime=args.realtime, replay=True)
     )

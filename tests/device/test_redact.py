@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import pytest
 
 from edge.core.config.models import FacesConfig, PrivacyConfig
-from edge.device.faces.model import MODELS_DIR
 from edge.device.frame import Box, Frame
 from edge.device.redact import Redactor
 
@@ -165,10 +162,7 @@ def test_redaction_recovers_after_a_failed_frame() -> None:
     assert second is not None and not second.fail_closed and second.faces_count == 1
 
 
-@pytest.mark.parametrize("with_manifest", [False, True])
-def test_missing_model_file_fails_closed_on_every_frame(tmp_path, with_manifest: bool) -> None:
-    if with_manifest:
-        shutil.copy(MODELS_DIR / "MODELS.toml", tmp_path / "MODELS.toml")
+def test_missing_model_file_fails_closed_on_every_frame(tmp_path) -> None:
     stage = Redactor.from_config(
         PrivacyConfig(public_areas=[STREET]), FacesConfig(), models_dir=tmp_path
     )
@@ -181,7 +175,6 @@ def test_missing_model_file_fails_closed_on_every_frame(tmp_path, with_manifest:
 
 
 def test_altered_model_file_fails_closed(tmp_path) -> None:
-    shutil.copy(MODELS_DIR / "MODELS.toml", tmp_path / "MODELS.toml")
     (tmp_path / "centerface.onnx").write_bytes(b"not the pinned model")
     stage = Redactor.from_config(PrivacyConfig(), FacesConfig(), models_dir=tmp_path)
     out = stage.process(frame())

@@ -199,7 +199,8 @@ def test_fresh_install_plans_every_step(fresh: tuple[Plan, list[str] | None, boo
         f"{root}/opt/doorbell-edge/bin/pip install --quiet --disable-pip-version-check "
         f"numpy\\<2 --editable {root}/opt/doorbell-edge/src",
         f"-m compileall -q {root}/opt/doorbell-edge/src/edge",
-        f"scripts/install_models.py --models-dir {root}/opt/doorbell-edge/src/models",
+        f"{root}/opt/doorbell-edge/bin/doorbell models install --dir "
+        f"{root}/opt/doorbell-edge/src/models",
         f"install -D -m 644 -o root -g root {UNIT} {root}/etc/systemd/system/{UNIT.name}",
         "systemctl daemon-reload",
         f"systemctl enable {UNIT.name}",

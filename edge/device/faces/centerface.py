@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.device.faces.model import MODELS_DIR, ModelError, verified_model_path
+from edge.device.faces.model import FACE_MODEL, ModelError, verified_model_path
 from edge.device.frame import Box
 
 _OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
@@ -29,9 +29,10 @@ class CenterFace:
         self._net = net
 
     @classmethod
-    def load(cls, models_dir: Path = MODELS_DIR) -> CenterFace:
-        """Load the hash-checked model from `models_dir`; raises ModelError."""
-        path = verified_model_path("centerface", models_dir)
+    def load(cls, models_dir: Path | None = None) -> CenterFace:
+        """Load the hash-checked model from `models_dir` (default: where models are
+        installed, see `edge.device.faces.model`); raises ModelError."""
+        path = verified_model_path(FACE_MODEL, models_dir)
         try:
             net = cv2.dnn.readNetFromONNX(str(path))
         except cv2.error as exc:

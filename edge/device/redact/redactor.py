@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.core.config.models import FacesConfig, PrivacyConfig
 from edge.device.faces.finder import FaceDetector, FaceFinder, MotionBoxes
-from edge.device.faces.model import MODELS_DIR, ModelError
+from edge.device.faces.model import ModelError
 from edge.device.frame import Box, Frame
 from edge.device.redact.styles import MaskedArea, clip_box, obscure_rect
 from edge.device.zones import polygon_mask
@@ -82,7 +82,7 @@ class Redactor:
 
     @classmethod
     def from_config(
-        cls, privacy: PrivacyConfig, faces: FacesConfig, models_dir: Path = MODELS_DIR
+        cls, privacy: PrivacyConfig, faces: FacesConfig, models_dir: Path | None = None
     ) -> Redactor:
         """A redactor with the hash-checked CenterFace model, or none if it cannot load."""
         from edge.device.faces.centerface import CenterFace
