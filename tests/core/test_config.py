@@ -167,6 +167,7 @@ def test_config_schema_is_json_with_every_section(capsys: pytest.CaptureFixture)
         "storage",
         "owner",
         "mqtt",
+        "mirror",
     }
 
 
@@ -184,3 +185,8 @@ def test_config_check_reports_a_broken_camera_profile(
     path.write_text(f'[camera]\nprofile = "{profile}"\n[owner]\nrecipients = ["{RECIPIENT}"]\n')
     assert main(["config", "check", str(path)]) == 1
     assert "camera.profile" in capsys.readouterr().err
+
+
+def test_mirror_needs_mqtt() -> None:
+    with pytest.raises(ConfigError, match="mirror.enabled needs mqtt.enabled"):
+        parse_config("[mirror]\nenabled = true\n")
