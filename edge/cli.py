@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge.commands.requests_cmd",
     "edge.commands.audit_cmd",
     "edge.commands.watch_cmd",
+    "edge.commands.mirror_cmd",
 )
 
 
