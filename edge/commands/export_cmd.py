@@ -1,8 +1,11 @@
-"""`doorbell export CLIP_ID --identity KEYFILE --out OUT.mp4`: the owner's playable copy.
+"""`doorbell export CLIP_ID --identity KEYFILE --out OUT.mp4 [--mirror DIR]`: the owner's
+playable copy, from the device's state or (first choice) the home server's mirror.
 
 Decrypting needs the owner key, and the export is recorded in the ledger with an
 owner-signed entry, like a share. `--salvage` also exports what authenticates of a
-segment a power cut left incomplete; the output line then says `truncated`.
+segment a power cut left incomplete; the output line then says `truncated`. On the
+mirror the export is recorded as an owner-signed decision in the mirror's pending
+decisions (`edge.owner.mirror_dir`); the mirror's ledger copy stays the device's.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ from pathlib import Path
 from edge.commands import CommandError
 from edge.commands.options import (
     add_config_argument,
+    add_mirror_arguments,
     add_owner_key_arguments,
     load_device_config,
     load_owner_key,
+    mirror_folder,
+    read_owner_key,
 )
+from edge.core.log import entries
 from edge.core.store.errors import StorageError
 from edge.core.store.reading import read_clips, read_segments, segment_file
 from edge.owner.export import ExportError, export_segments
@@ -32,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_owner_key_arguments(parser)
     parser.add_argument("--out", "-o", required=True, type=Path, help="MP4 file to write")
     add_config_argument(parser)
+    add_mirror_arguments(parser)
     parser.add_argument("--purpose", help="why it is exported (kept in the ledger)")
     parser.add_argument(
         "--salvage",
@@ -42,8 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    config = load_device_config(args.config)
-    state_dir = config.storage.path
+    if args.mirror:
+        state_dir = mirror_folder(args)
+    else:
+        config = load_device_config(args.config)
+        state_dir = config.storage.path
     try:
         clip = next((c for c in read_clips(state_dir) if c.id == args.clip_id), None)
         if clip is None:
@@ -53,7 +64,7 @@ def _export(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     if not segments:
         raise CommandError(f"clip {clip.id} has no segments")
-    owner = load_owner_key(args, config)
+    owner = read_owner_key(args) if args.mirror else load_owner_key(args, config)
     files = [(segment, segment_file(state_dir, segment)) for segment in segments]
     try:
         result = export_segments(
@@ -63,7 +74,14 @@ def _export(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     for problem in result.problems:
         print(f"doorbell: warning: {problem}", file=sys.stderr)
-    record_export(state_dir, owner, [clip.id], args.purpose)
+    if args.mirror:
+        from edge.owner.mirror_dir import record_decision
+
+        body = entries.clip_exported([clip.id], args.purpose)
+        decision = record_decision(state_dir, owner, entries.CLIP_EXPORTED, body)
+        print(f"export recorded as a signed decision, pending on the mirror: {decision.name}")
+    else:
+        record_export(state_dir, owner, [clip.id], args.purpose)
     truncated = "".join(f"; truncated: {note}" for note in result.truncated)
     print(
         f"{args.out}: {result.frames} frames, {result.duration_s:.1f} s, "
