@@ -26,10 +26,17 @@ class ReceiverThread:
     """`serve` in a thread with a fixed client id (a persistent session, as in production)."""
 
     def __init__(
-        self, broker: Mosquitto, root: Path, *, trust_new_devices: bool = True, client_id: str = "mirror-test"
+        self,
+        broker: Mosquitto,
+        root: Path,
+        *,
+        trust_new_devices: bool = True,
+        client_id: str = "mirror-test",
     ) -> None:
         self.receiver = MirrorReceiver(root, trust_new_devices=trust_new_devices)
-        self._settings = BrokerSettings(host=HOST, port=broker.port, client_id=client_id, keepalive=10)
+        self._settings = BrokerSettings(
+            host=HOST, port=broker.port, client_id=client_id, keepalive=10
+        )
         self._stop = threading.Event()
         self._ready = threading.Event()
         self.error: BaseException | None = None
