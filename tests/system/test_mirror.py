@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 from daemon_support import make_device, write_scene_video
@@ -14,6 +15,7 @@ from mosquitto import Mosquitto
 from edge.cli import main
 from edge.core.store.reading import read_clips, read_segments, segment_file
 from edge.device.daemon.daemon import Daemon
+from edge.device.demo_scene import scene_frames
 
 
 def test_replay_mirrors_every_segment_and_the_ledger(
@@ -66,3 +68,41 @@ def test_replay_mirrors_every_segment_and_the_ledger(
     assert main(["clips", "--mirror", str(mirror), "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [c["id"] for c in listed] == [c.id for c in clips]
+
+
+def test_broker_outage_during_recording_loses_nothing_and_stores_nothing_twice(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    device = make_device(tmp_path, mirror_section(mosquitto))
+    mirror = tmp_path / "mirror"
+    receiver = ReceiverThread(mosquitto, mirror)
+
+    def frames():
+        for frame in scene_frames(14.0):
+            if frame.index == 70:
+                mosquitto.stop()
+            if frame.index == 160:
+                time.sleep(1.0)  # recording went on without a broker for a while
+                mosquitto.start()
+            yield frame
+
+    try:
+        summary = Daemon(device.config, frames=frames()).run()
+    finally:
+        receiver.stop()
+    device_segments = {
+        (clip.id, s.n): segment_file(device.state, s).read_bytes()
+        for clip in read_clips(device.state)
+        for s in read_segments(device.state, clip.id)
+    }
+    home = mirror / "test"
+    mirrored = {
+        (clip.id, s.n): segment_file(home, s).read_bytes()
+        for clip in read_clips(home)
+        for s in read_segments(home, clip.id)
+    }
+    assert len(device_segments) >= 3
+    assert mirrored == device_segments
+    assert summary.mirrored_segments == len(device_segments)
+    assert not list(mirror.rglob("*.conflict-*"))
+    assert (home / "ledger.jsonl").read_bytes() == (device.state / "ledger.jsonl").read_bytes()
