@@ -125,3 +125,58 @@ def test_bad_mirror_arguments_fail_with_one_line(tmp_path, owner, capsys) -> Non
     assert main([*args, "--identity", str(key_path), "--out", str(tmp_path / "o.mp4")]) == 1
     err = capsys.readouterr().err
     assert "no clip ../../etc" in err and err.count("\n") == 1
+
+
+def _ledger_to_mirror(state: Path, receiver: MirrorReceiver, key: str) -> None:
+    lines = (state / "ledger.jsonl").read_bytes().splitlines(keepends=True)
+    batch = wire.LedgerLines("front", key, 0, lines)
+    assert receiver.handle("doorbell/front/mirror/ledger", wire.encode_message(batch))
+
+
+def test_requests_are_answered_on_the_mirror_once(tmp_path, owner, capsys) -> None:
+    from edge.device.consent.device_audit import DeviceAudit
+    from edge.device.consent.intake import RequestIntake
+
+    key, key_path = owner
+    mirror = tmp_path / "mirror"
+    receiver = MirrorReceiver(mirror, trust_new_devices=True)
+    requester = OwnerKey.generate()
+    with _store(tmp_path / "state", key) as store:
+        clip = _clip(store)
+        intake = RequestIntake(store.state_dir, DeviceAudit.for_store(store))
+        ids = []
+        for case in ("CR-1", "CR-2"):
+            ids.append(
+                intake.submit(
+                    {
+                        "requester": "PC Jones", "organisation": "Police", "contact": "a@b.c",
+                        "reason": "burglary", "case_ref": case, "from": "2020-01-01T00:00:00Z",
+                        "to": "2020-01-02T00:00:00Z", "recipient": requester.recipient,
+                    },
+                    "mqtt",
+                ).id
+            )  # fmt: skip
+        _mirror_store(store, receiver)
+        _ledger_to_mirror(store.state_dir, receiver, store.device_key.public_text)
+    receiver.close()
+    base = ["--mirror", str(mirror)]
+    assert main(["requests", "list", *base, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["id"], r["status"]) for r in listed] == [(i, "pending") for i in ids]
+    assert main(["requests", "deny", ids[0], *base, "-i", str(key_path), "--reason", "no"]) == 0
+    out = tmp_path / "pkg"
+    approve = ["requests", "approve", ids[1], *base, "-i", str(key_path), "--out", str(out)]
+    assert main(approve) == 0
+    capsys.readouterr()
+    # The window holds no clip of ours (2020): a signed, empty package, as on the device.
+    assert clip not in (out / "manifest.json").read_text()
+    assert main(["requests", "show", ids[1], *base, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["status"] == "approved" and shown["decision_recorded"] == "mirror (pending)"
+    assert main(["requests", "deny", ids[1], *base, "-i", str(key_path)]) == 1
+    assert "already approved" in capsys.readouterr().err
+    kinds = sorted(
+        json.loads(p.read_text())["type"]
+        for p in (mirror / "front" / "decisions" / "pending").glob("*.json")
+    )
+    assert kinds == ["clip.shared", "request.approved", "request.denied"]
