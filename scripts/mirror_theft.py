@@ -127,7 +127,13 @@ def run_trial(
         stop.set()
         watcher.join()
     shutil.rmtree(device.state)  # the thief took the doorbell
-    time.sleep(1.5)  # whatever the broker acknowledged reaches the receiver
+    # Whatever the broker acknowledged reaches the receiver: wait until it has been
+    # quiet for a second (at most 15 s).
+    deadline, last, quiet_since = time.monotonic() + 15, -1, time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < 1.0:
+        if receiver.receiver.stored_segments != last:
+            last, quiet_since = receiver.receiver.stored_segments, time.monotonic()
+        time.sleep(0.05)
     receiver.stop()
     home = mirror / "test"
     mirrored = {}

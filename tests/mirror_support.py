@@ -4,11 +4,13 @@ and a device config with the mirror on."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from mosquitto import HOST, Mosquitto
 
 from edge.core.mqtt.connection import BrokerSettings
+from edge.core.store.reading import read_clips, read_segments
 from edge.home.mirror_receiver import MirrorReceiver
 from edge.home.mirror_service import serve
 
@@ -53,6 +55,28 @@ class ReceiverThread:
             self._ready.set()
         finally:
             self.receiver.close()  # its SQLite connections belong to this thread
+
+    def wait_for_segments(self, count: int, timeout: float = 30.0) -> bool:
+        """Wait until the receiver has stored `count` segments (the broker may still hold
+        some for its session while it reconnects after an outage)."""
+        deadline = time.monotonic() + timeout
+        while self.receiver.stored_segments < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.receiver.stored_segments >= count
+
+    def wait_for_device(self, state: Path, home: Path, timeout: float = 30.0) -> bool:
+        """Wait until every segment of the device at `state` is stored and the ledger copy
+        in `home` equals the device's (QoS 1 delivery to us trails the device's PUBACKs)."""
+        expected = sum(len(read_segments(state, c.id)) for c in read_clips(state))
+        if not self.wait_for_segments(expected, timeout):
+            return False
+        ledger, copy = state / "ledger.jsonl", home / "ledger.jsonl"
+        deadline = time.monotonic() + timeout
+        while not (copy.exists() and copy.read_bytes() == ledger.read_bytes()):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def stop(self) -> None:
         """Stop and join; the receiver's indexes are closed."""

@@ -188,5 +188,5 @@ def test_config_check_reports_a_broken_camera_profile(
 
 
 def test_mirror_needs_mqtt() -> None:
-    with pytest.raises(ConfigError, match="mirror.enabled needs mqtt.enabled"):
+    with pytest.raises(ConfigError, match=r"mirror\.enabled needs mqtt\.enabled"):
         parse_config("[mirror]\nenabled = true\n")
