@@ -80,6 +80,10 @@ class Rejected(Exception):
     """A message that is not stored; the text is the reason, logged as one line."""
 
 
+class StoreFailed(Exception):
+    """Our own disk or database failed: the message was fine and must be delivered again."""
+
+
 @dataclass
 class _Device:
     """What the receiver keeps open for one device."""
@@ -114,7 +118,11 @@ class MirrorReceiver:
     # -- entry point -------------------------------------------------------------------
 
     def handle(self, topic: str, payload: bytes) -> bool:
-        """Store one message; False (after one log line) when it was rejected."""
+        """Store one message; False (after one log line) when it was rejected.
+
+        Raises StoreFailed when the receiver's own storage failed (a full disk): the
+        caller must not acknowledge the message, so the broker delivers it again.
+        """
         where = topic[:120]
         try:
             message = wire.decode(payload)
@@ -131,10 +139,10 @@ class MirrorReceiver:
             log.warning("mirror: rejected a message on %s: %s", where, exc)
             return False
         except (OSError, sqlite3.Error) as exc:
-            # Our own disk or database failed; the device's copy is untouched.
-            self.rejected += 1
+            # Our own disk or database failed; the device's copy is untouched, and the
+            # message comes again once it is not acknowledged.
             log.error("mirror: could not store a message on %s: %s", where, exc)
-            return False
+            raise StoreFailed(str(exc)) from exc
         return True
 
     def close(self) -> None:
@@ -448,6 +456,9 @@ def _link_new(path: Path, data: bytes) -> bool:
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk: leave nothing half-written behind
+        raise
     finally:
         os.close(fd)
     try:

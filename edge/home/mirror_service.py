@@ -2,8 +2,10 @@
 each message to the receiver, reconnecting with back-off until stopped.
 
 The session is persistent (a fixed client id, clean_session off), so the broker queues
-mirror messages while the receiver is down. A message is handled before paho sends its
-PUBACK, so what the broker forgets is already on disk.
+mirror messages while the receiver is down. Acknowledgements are manual: a message is
+acknowledged once it is stored or rejected as bad input, never when our own storage
+failed (a full disk); then the link drops and reconnects after a pause, and the broker
+delivers every unacknowledged message again.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from edge.core.mqtt.connection import (
     connect_problem,
     make_client,
 )
-from edge.home.mirror_receiver import MirrorReceiver
+from edge.home.mirror_receiver import MirrorReceiver, StoreFailed
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ def serve(
 ) -> None:
     """Receive until `stop` is set; raises MirrorLinkError when the first connect fails."""
     link = _Link()
+    failed = threading.Event()
     subscription = f"{topic_root}/+/mirror/#"
 
     def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -62,14 +65,21 @@ def serve(
     def on_disconnect(*_args: Any) -> None:
         link.connected = False
 
-    def on_message(_c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+    def on_message(client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        if failed.is_set():
+            return  # not acknowledged: delivered again after the reconnect
         try:
             receiver.handle(message.topic, bytes(message.payload))
+        except StoreFailed:
+            failed.set()
+            return
         except Exception:
             # A bug must not stop the receiver; the message is logged and dropped.
             log.exception("mirror: could not handle a message on %s", message.topic[:120])
+        client.ack(message.mid, message.qos)
 
     client = make_client(settings)
+    client.manual_ack_set(True)
     client.on_connect = on_connect
     client.on_disconnect = on_disconnect
     client.on_message = on_message
@@ -99,14 +109,22 @@ def serve(
         if time.monotonic() >= next_retention:
             next_retention = time.monotonic() + RETENTION_INTERVAL_S
             receiver.enforce_retention()
+        if failed.is_set():
+            # Leave without acknowledging; after a pause the broker sends it all again.
+            log.warning("mirror: storage failed; receiving again after a pause")
+            client.disconnect()
+            client.loop(timeout=0.2)
+            rc = mqtt.MQTT_ERR_NO_CONN
         if rc == mqtt.MQTT_ERR_SUCCESS:
             continue
-        log.warning(
-            "mirror: lost the connection to %s:%d; reconnecting", settings.host, settings.port
-        )
+        if not failed.is_set():
+            log.warning(
+                "mirror: lost the connection to %s:%d; reconnecting", settings.host, settings.port
+            )
         while not stop.is_set():
-            stop.wait(backoff.next_delay())
+            stop.wait(max(backoff.next_delay(), 5.0 if failed.is_set() else 0.0))
             try:
+                failed.clear()
                 client.reconnect()
                 backoff.reset()
                 break

@@ -77,3 +77,34 @@ def test_runs_from_a_config_file_without_opencv_and_stops_on_sigterm(
             child.kill()
             child.wait()
     assert "receiving doorbell/+/mirror/#" in (child.stderr.read() if child.stderr else "")
+
+
+def test_a_full_mirror_disk_acknowledges_nothing_and_stores_it_once_there_is_room(
+    mosquitto: Mosquitto, small_fs: Path, caplog
+) -> None:
+    from mirror_support import ReceiverThread
+    from mosquitto import Subscriber
+    from test_mirror_receiver import Device
+
+    from edge.core.mirror import wire
+
+    filler = small_fs / "filler"
+    free = os.statvfs(small_fs).f_bavail * os.statvfs(small_fs).f_frsize
+    filler.write_bytes(b"\0" * max(0, free - 200_000))
+    receiver = ReceiverThread(mosquitto, small_fs / "mirror", client_id="mirror-full-disk")
+    device = Device()
+    data, sig = device.segment(size=600_000)
+    sender = Subscriber(mosquitto, [])
+    try:
+        for chunk in device.chunks(data, sig, chunk_bytes=100_000):
+            sender.publish("doorbell/front/mirror/segment", wire.encode_message(chunk))
+        time.sleep(2.0)
+        assert receiver.receiver.stored_segments == 0
+        assert any("storage failed" in r.getMessage() for r in caplog.records)
+        filler.unlink()
+        assert receiver.wait_for_segments(1, timeout=40)
+    finally:
+        sender.close()
+        receiver.stop()
+    stored = list((small_fs / "mirror" / "front" / "clips").rglob("0.mp4.age"))
+    assert [p.read_bytes() for p in stored] == [data]
