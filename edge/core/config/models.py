@@ -495,10 +495,11 @@ class MirrorConfig(Section):
         "under 256 KiB.",
     )
     window: int = Field(
-        default=8,
+        default=4,
         ge=1,
         le=64,
-        description="Mirror messages awaiting the broker's PUBACK at once.",
+        description="Mirror messages awaiting the broker's PUBACK at once (a doorbell press "
+        "queues behind at most this many).",
     )
     replay_wait_s: float = Field(
         default=60.0,
