@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "requests": "edge.commands.requests_cmd",
     "audit": "edge.commands.audit_cmd",
     "watch": "edge.commands.watch_cmd",
+    "mirror": "edge.commands.mirror_cmd",
     "models": "edge.commands.models_cmd",
 }
 

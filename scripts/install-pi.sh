@@ -303,6 +303,8 @@ config = load_config(sys.argv[1])
 values = {
     "MQTT_ENABLED": int(config.mqtt.enabled),
     "MQTT_HOST": config.mqtt.host,
+    # A dry run may use an installed venv from before [mirror] existed.
+    "MIRROR_ENABLED": int(getattr(getattr(config, "mirror", None), "enabled", False)),
     "MQTT_PASSWORD_FILE": config.mqtt.password_file or "",
     "MQTT_TLS_KEYFILE": config.mqtt.tls_keyfile or "",
     "BUTTON_GPIO": "" if config.camera.button_gpio is None else config.camera.button_gpio,
@@ -371,6 +373,11 @@ if [ "$MQTT_ENABLED" -eq 1 ]; then
         esac
         [ -f "$(p "$secret")" ] || note "warning: $secret does not exist yet"
     done
+    if [ "$MIRROR_ENABLED" -eq 1 ]; then
+        note "mirror.enabled = true: finished segments (ciphertext) go to \`doorbell mirror\` through $MQTT_HOST"
+    else
+        note "mirror.enabled = false: clips stay only on this device; set [mirror] enabled = true to keep them on the home server (docs/DEPLOY.md)"
+    fi
 else
     note "mqtt.enabled = false: the service gets no network at all"
     remove_file "$(p "$DROPIN_DIR/broker.conf")"

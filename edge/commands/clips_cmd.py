@@ -1,6 +1,8 @@
-"""`doorbell clips [--config FILE] [--json] [--all]`: list the clips the device has stored.
+"""`doorbell clips [--config FILE | --mirror DIR] [--json] [--all]`: list stored clips.
 
-Reads the index without changing it, so it is safe while the daemon is recording.
+Reads the index without changing it, so it is safe while the daemon is recording; with
+`--mirror` it reads the home server's copy instead, which keeps clips the device's
+retention has removed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,12 @@ import json
 from datetime import UTC, datetime
 
 from edge.commands import CommandError
-from edge.commands.options import add_config_argument, load_device_config
+from edge.commands.options import (
+    add_config_argument,
+    add_mirror_arguments,
+    load_device_config,
+    mirror_folder,
+)
 from edge.core.store.errors import StorageError
 from edge.core.store.index import ClipRecord
 from edge.core.store.reading import read_clips
@@ -22,15 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the `clips` command."""
     parser = sub.add_parser("clips", help="list stored clips")
     add_config_argument(parser)
+    add_mirror_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
     parser.add_argument("--all", action="store_true", help="include clips deleted by retention")
     parser.set_defaults(func=_clips)
 
 
 def _clips(args: argparse.Namespace) -> int:
-    config = load_device_config(args.config)
+    state_dir = mirror_folder(args) if args.mirror else load_device_config(args.config).storage.path
     try:
-        clips = read_clips(config.storage.path, include_deleted=args.all)
+        clips = read_clips(state_dir, include_deleted=args.all)
     except StorageError as exc:
         raise CommandError(str(exc)) from None
     if args.json:

@@ -55,6 +55,38 @@ def load_owner_key(args: argparse.Namespace, config: Config) -> OwnerKey:
 
     Without `--passphrase-file` an encrypted key file asks for the passphrase on a terminal.
     """
+    owner = read_owner_key(args)
+    if owner.signing_public not in config.owner.signing_keys:
+        raise CommandError(
+            f"this owner key signs as {owner.signing_public}, which is not in "
+            "owner.signing_keys of the config; the ledger would not accept its entries"
+        )
+    return owner
+
+
+def add_mirror_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--mirror DIR` and `--device ID`: read the home server's mirror, not the device."""
+    parser.add_argument(
+        "--mirror",
+        type=Path,
+        metavar="DIR",
+        help="the home server's mirror directory (`doorbell mirror --dir`) instead of --config",
+    )
+    parser.add_argument("--device", metavar="ID", help="device id in the mirror (if several)")
+
+
+def mirror_folder(args: argparse.Namespace) -> Path:
+    """The device folder `--mirror`/`--device` name, or a CommandError saying why not."""
+    from edge.owner.mirror_dir import MirrorDirError, device_folder
+
+    try:
+        return device_folder(args.mirror, args.device)
+    except MirrorDirError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def read_owner_key(args: argparse.Namespace) -> OwnerKey:
+    """The owner key from `--identity` (asking for its passphrase on a terminal)."""
     passphrase = read_passphrase_file(args.passphrase_file) if args.passphrase_file else None
     try:
         try:
@@ -68,11 +100,6 @@ def load_owner_key(args: argparse.Namespace, config: Config) -> OwnerKey:
         raise CommandError(str(exc)) from None
     except OSError as exc:
         raise CommandError(f"cannot read {args.identity}: {exc.strerror or exc}") from None
-    if owner.signing_public not in config.owner.signing_keys:
-        raise CommandError(
-            f"this owner key signs as {owner.signing_public}, which is not in "
-            "owner.signing_keys of the config; the ledger would not accept its entries"
-        )
     return owner
 
 

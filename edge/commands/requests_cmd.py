@@ -1,9 +1,11 @@
 """`doorbell requests add|list|show|approve|deny`: the owner's side of footage requests.
 
-Runs on the device with `--config`. `add` enters a request received some other way
-(letter, e-mail) through the same strict checks as MQTT; `approve` and `deny` need the
-owner key and are signed in the ledger; `approve` writes the share package of every clip
-in the requested window.
+`list`, `show`, `approve` and `deny` run on the owner's computer against the home
+server's mirror with `--mirror DIR` (decisions are kept there, owner-signed, pending in
+the device's ledger), or on the device with `--config`. `add` (device only) enters a
+request received some other way (letter, e-mail) through the same strict checks as
+MQTT; `approve` and `deny` need the owner key and are signed; `approve` writes the
+share package of every clip in the requested window.
 """
 
 from __future__ import annotations
@@ -11,17 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edge.commands import CommandError
 from edge.commands.options import (
     add_config_argument,
+    add_mirror_arguments,
     add_owner_key_arguments,
     load_device_config,
     load_owner_key,
+    mirror_folder,
     parse_expiry,
+    read_owner_key,
 )
 from edge.core.log.ledger import Ledger, LedgerError
 from edge.core.store.errors import StorageError
@@ -29,6 +34,9 @@ from edge.core.store.layout import DEVICE_KEY_NAME
 from edge.core.store.requests import RequestBook, RequestStateError, StoredRequest, open_book
 from edge.owner.decisions import approve_request, deny_request
 from edge.owner.share import ShareError
+
+if TYPE_CHECKING:
+    from edge.owner.mirror_requests import MirrorRequest
 
 T = TypeVar("T")
 
@@ -72,12 +80,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true", help="print a JSON list")
     listing.add_argument("--status", choices=("pending", "approved", "denied"))
     add_config_argument(listing)
+    add_mirror_arguments(listing)
     listing.set_defaults(func=_list)
 
     show = actions.add_parser("show", help="show one request in full")
     show.add_argument("id")
     show.add_argument("--json", action="store_true", help="print JSON")
     add_config_argument(show)
+    add_mirror_arguments(show)
     show.set_defaults(func=_show)
 
     approve = actions.add_parser("approve", help="share the requested window's clips")
@@ -90,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_owner_key_arguments(approve)
     add_config_argument(approve)
+    add_mirror_arguments(approve)
     approve.set_defaults(func=_approve)
 
     deny = actions.add_parser("deny", help="refuse a request")
@@ -97,6 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     deny.add_argument("--reason", help="why (recorded in the ledger)")
     add_owner_key_arguments(deny)
     add_config_argument(deny)
+    add_mirror_arguments(deny)
     deny.set_defaults(func=_deny)
 
 
@@ -144,8 +156,12 @@ def _request_data(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    config = load_device_config(args.config)
-    requests = _with_book(config.storage.path, lambda book: book.list(args.status))
+    requests: Sequence[StoredRequest | MirrorRequest]
+    if args.mirror:
+        requests = [r for r in _mirror_requests(args) if args.status in (None, r.status)]
+    else:
+        config = load_device_config(args.config)
+        requests = _with_book(config.storage.path, lambda book: book.list(args.status))
     if args.json:
         print(json.dumps([r.to_json() for r in requests], indent=2, ensure_ascii=False))
     elif not requests:
@@ -157,8 +173,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    config = load_device_config(args.config)
-    stored = _with_book(config.storage.path, lambda book: book.get(args.id))
+    stored: StoredRequest | MirrorRequest | None
+    if args.mirror:
+        stored = next((r for r in _mirror_requests(args) if r.id == args.id), None)
+    else:
+        config = load_device_config(args.config)
+        stored = _with_book(config.storage.path, lambda book: book.get(args.id))
     if stored is None:
         raise CommandError(f"no request {args.id}")
     data = stored.to_json()
@@ -172,6 +192,23 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _approve(args: argparse.Namespace) -> int:
+    if args.mirror:
+        from edge.owner.mirror_requests import approve_on_mirror
+
+        folder = mirror_folder(args)
+        owner = read_owner_key(args)
+        try:
+            decided, package = approve_on_mirror(
+                folder, args.id, owner, args.out, expires=args.expires
+            )
+        except (RequestStateError, ShareError, StorageError, LedgerError, OSError) as exc:
+            raise CommandError(str(exc)) from None
+        clips = len(package.manifest["clips"])
+        print(
+            f"{decided.id} approved: {clips} clip(s) for {decided.request.recipient} in "
+            f"{args.out}; recorded on the mirror, pending in the device's ledger"
+        )
+        return 0
     from edge.device.consent.device_audit import checkpoint_now
     from edge.device.store.device_key import load_or_create
 
@@ -198,6 +235,17 @@ def _approve(args: argparse.Namespace) -> int:
 
 
 def _deny(args: argparse.Namespace) -> int:
+    if args.mirror:
+        from edge.owner.mirror_requests import deny_on_mirror
+
+        folder = mirror_folder(args)
+        owner = read_owner_key(args)
+        try:
+            decided = deny_on_mirror(folder, args.id, owner, args.reason)
+        except (RequestStateError, LedgerError, OSError) as exc:
+            raise CommandError(str(exc)) from None
+        print(f"{decided.id} denied; recorded on the mirror, pending in the device's ledger")
+        return 0
     config = load_device_config(args.config)
     owner = load_owner_key(args, config)
     try:
@@ -208,6 +256,15 @@ def _deny(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mirror_requests(args: argparse.Namespace) -> list[MirrorRequest]:
+    from edge.owner.mirror_requests import mirror_requests
+
+    try:
+        return mirror_requests(mirror_folder(args))
+    except (LedgerError, ValueError, OSError) as exc:
+        raise CommandError(f"cannot read the mirror's ledger copy: {exc}") from None
+
+
 def _with_book(state_dir: Path, action: Callable[[RequestBook], T]) -> T:
     try:
         with open_book(Path(state_dir)) as book:
@@ -216,7 +273,7 @@ def _with_book(state_dir: Path, action: Callable[[RequestBook], T]) -> T:
         raise CommandError(str(exc)) from None
 
 
-def _summary(stored: StoredRequest) -> str:
+def _summary(stored: StoredRequest | MirrorRequest) -> str:
     request = stored.request
     data = stored.to_json()
     window = f"{data['from']} .. {data['to']}"

@@ -1,10 +1,11 @@
 """`doorbell share` (owner) and `doorbell verify` (recipient): hand clips over, check a package.
 
-`share` runs on the device with `--config`: it reads the index and clips from the state
-directory, needs the owner key (kept off the device otherwise) to decrypt, records the
-share in the device's ledger, has the device sign a checkpoint, and puts the entry's
-inclusion proof in the package. `verify` needs nothing of the device, only the owner's
-and device's keys pinned (`--owner-key`, `--device-key` or `--trust`).
+`share --mirror DIR` (first choice) runs where the owner key lives, on the home server's
+mirror: the share is kept there as an owner-signed pending decision. `share --config`
+runs on the device against its state directory: it needs the owner key there to decrypt,
+records the share in the device's ledger, has the device sign a checkpoint, and puts the
+entry's inclusion proof in the package. `verify` needs nothing of the device, only the
+owner's and device's keys pinned (`--owner-key`, `--device-key` or `--trust`).
 """
 
 from __future__ import annotations
@@ -17,18 +18,22 @@ from pathlib import Path
 from edge.commands import CommandError
 from edge.commands.options import (
     add_config_argument,
+    add_mirror_arguments,
     add_owner_key_arguments,
     load_device_config,
     load_owner_key,
+    mirror_folder,
     parse_expiry,
+    read_owner_key,
     read_passphrase_file,
 )
 from edge.commands.pinning import add_pin_arguments, pinned_keys
+from edge.core.log import entries
 from edge.core.log.ledger import LedgerError
 from edge.core.store.errors import StorageError
 from edge.owner.owner_key import OwnerKeyError, load_identities
 from edge.owner.package_verify import describe, verify_package
-from edge.owner.share import ShareError, share_clips
+from edge.owner.share import ShareError, SharePackage, share_clips, write_share_package
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--expires", type=parse_expiry, metavar="DATE", help="share until YYYY-MM-DD"
     )
     add_config_argument(share)
+    add_mirror_arguments(share)
     share.set_defaults(func=_share)
 
     verify = sub.add_parser(
@@ -74,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _share(args: argparse.Namespace) -> int:
+    if args.mirror:
+        return _share_from_mirror(args)
     from edge.device.consent.device_audit import checkpoint_now
     from edge.device.store.device_key import load_or_create
 
@@ -103,6 +111,48 @@ def _share(args: argparse.Namespace) -> int:
         f"--owner-key {owner.signing_public} --device-key {device_key}"
     )
     print("(give them both keys yourself, not with the package)")
+    return 0
+
+
+def _share_from_mirror(args: argparse.Namespace) -> int:
+    from edge.owner.mirror_dir import record_decision
+
+    folder = mirror_folder(args)
+    owner = read_owner_key(args)
+    decisions = []
+
+    def record(package: SharePackage) -> None:
+        body = entries.clip_shared(
+            [clip["id"] for clip in package.manifest["clips"]],
+            args.to,
+            package.manifest_sha256,
+            args.purpose,
+            args.expires,
+            None,
+        )
+        decisions.append(record_decision(folder, owner, entries.CLIP_SHARED, body))
+
+    try:
+        package = write_share_package(
+            folder,
+            args.clips,
+            owner,
+            args.to,
+            args.out,
+            device_id=folder.name,
+            purpose=args.purpose,
+            expires=args.expires,
+            record=record,
+        )
+    except (ShareError, StorageError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    segments = sum(len(clip["segments"]) for clip in package.manifest["clips"])
+    print(f"Wrote {len(args.clips)} clip(s), {segments} segment(s) for {args.to} to {args.out}")
+    print(
+        f"manifest sha256 {package.manifest_sha256} (an owner-signed decision, pending on "
+        f"the mirror: {decisions[0].name})"
+    )
+    print(f"The recipient checks it with: doorbell verify {args.out} -i THEIR_KEY")
     return 0
 
 

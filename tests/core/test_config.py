@@ -167,6 +167,7 @@ def test_config_schema_is_json_with_every_section(capsys: pytest.CaptureFixture)
         "storage",
         "owner",
         "mqtt",
+        "mirror",
     }
 
 
@@ -210,3 +211,8 @@ def test_unsafe_choices_need_the_owner_to_say_so(
     err = capsys.readouterr().err
     if refused:
         assert "store_faces_unobscured = true" in err or "password_in_clear = true" in err
+
+
+def test_mirror_needs_mqtt() -> None:
+    with pytest.raises(ConfigError, match=r"mirror\.enabled needs mqtt\.enabled"):
+        parse_config("[mirror]\nenabled = true\n")

@@ -1,6 +1,6 @@
 """The real CenterFace model on a real face photograph (scikit-image's astronaut).
 
-These tests need the model extracted by scripts/install_models.py and scikit-image's
+These tests need the model extracted by `doorbell models install` and scikit-image's
 bundled sample photos; they skip with the reason when either is missing.
 """
 

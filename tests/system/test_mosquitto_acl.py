@@ -33,7 +33,7 @@ from edge.device.events.publisher import Publisher
 REPO = Path(__file__).resolve().parents[2]
 CONF = REPO / "firmware_configs" / "mosquitto" / "doorbell.conf"
 ACL = REPO / "firmware_configs" / "mosquitto" / "doorbell.acl.example"
-USERS = ("front-door", "back-door", "homeassistant", "watcher", "requests")
+USERS = ("front-door", "back-door", "homeassistant", "watcher", "requests", "mirror")
 
 
 def password(user: str) -> str:
@@ -102,6 +102,18 @@ def test_a_doorbell_publishes_all_its_topics_under_its_own_prefix(connect) -> No
         door.publish(topic("front-door", suffix), b"x")
     expected = {topic("front-door", s) for s in topics.PUBLISHED_TOPICS}
     assert watcher.wait_for(lambda got: {m.topic for m in got} >= expected)
+
+
+def test_the_mirror_user_reads_only_mirror_topics_and_a_doorbell_writes_only_its_own(
+    connect,
+) -> None:
+    mirror = connect("mirror", ["doorbell/#"])
+    door = connect("front-door", [])
+    door.publish(topic("back-door", topics.MIRROR_SEGMENT), b"forged")
+    door.publish(topic("front-door", topics.HEALTH), b"not for the mirror")
+    door.publish(topic("front-door", topics.MIRROR_LEDGER), b"sentinel")
+    assert mirror.wait_for(lambda got: any(m.payload == b"sentinel" for m in got))
+    assert {m.topic for m in mirror.messages} == {topic("front-door", topics.MIRROR_LEDGER)}
 
 
 def test_a_doorbell_cannot_publish_under_another_doorbells_prefix(connect) -> None:

@@ -174,3 +174,20 @@ def test_system_calls_are_limited_to_a_service_set(unit: dict[str, list[str]]) -
     assert unit["SystemCallFilter"] == ["@system-service", "~@privileged @resources"]
     assert one(unit, "SystemCallArchitectures") == "native"
     assert one(unit, "MemoryDenyWriteExecute") == "yes"
+
+
+MIRROR_UNIT = REPO / "firmware_configs" / "systemd" / "doorbell-mirror.service"
+
+
+def test_the_home_server_mirror_unit_runs_doorbell_mirror_sandboxed() -> None:
+    settings = unit_settings(MIRROR_UNIT.read_text())
+    command = one(settings, "ExecStart").split()
+    assert command[1:3] == ["mirror", "--config"]
+    from edge.cli import build_parser
+
+    args = build_parser().parse_args(command[1:])
+    assert str(args.dir) == "/var/lib/doorbell-mirror"
+    assert one(settings, "StateDirectory") == "doorbell-mirror"
+    for key in ("NoNewPrivileges", "ProtectHome", "PrivateDevices", "RestrictRealtime"):
+        assert one(settings, key) == "yes"
+    assert one(settings, "ProtectSystem") == "strict"

@@ -531,6 +531,39 @@ class MqttConfig(Section):
         return self
 
 
+class MirrorConfig(Section):
+    """Copy finished segments (ciphertext), their signed records and the ledger home."""
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            "Send to `doorbell mirror` on the home server through the [mqtt] broker "
+            "(needs mqtt.enabled)."
+        ),
+    )
+    chunk_bytes: int = Field(
+        default=240 * 1024,
+        ge=4 * 1024,
+        le=252 * 1024,
+        description="Ciphertext bytes per MQTT message; with its header a message stays "
+        "under 256 KiB.",
+    )
+    window: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Mirror messages awaiting the broker's PUBACK at once (a doorbell press "
+        "queues behind at most this many).",
+    )
+    replay_wait_s: float = Field(
+        default=60.0,
+        ge=0.0,
+        le=3600.0,
+        description="Seconds `doorbell replay` waits at the end for the broker to take "
+        "its segments.",
+    )
+
+
 class Config(Section):
     """The whole `doorbell.toml`."""
 
@@ -543,6 +576,13 @@ class Config(Section):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     owner: OwnerConfig = Field(default_factory=OwnerConfig)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    mirror: MirrorConfig = Field(default_factory=MirrorConfig)
+
+    @model_validator(mode="after")
+    def _mirror_needs_mqtt(self) -> Config:
+        if self.mirror.enabled and not self.mqtt.enabled:
+            raise ValueError("mirror.enabled needs mqtt.enabled: the mirror uses that connection")
+        return self
 
     @model_validator(mode="after")
     def _device_key_is_no_owner_key(self) -> Config:

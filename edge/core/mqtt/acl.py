@@ -17,7 +17,9 @@ def device_acl(names: Topics, username: str, device_id: str) -> str:
     """The `user` block for one doorbell: what it publishes, its discovery configs, and the
     only commands it reads."""
     lines = [f"user {username}"]
-    lines += [f"topic write {names.full(s)}" for s in sorted(topics.PUBLISHED_TOPICS)]
+    # Its metadata, and the mirror's ciphertext for the home server (read by the mirror user).
+    published = topics.PUBLISHED_TOPICS | topics.MIRROR_TOPICS
+    lines += [f"topic write {names.full(s)}" for s in sorted(published)]
     lines.append(f"topic write {names.discovery_prefix}/+/{device_id}/+/config")
     lines += [f"topic read {names.full(s)}" for s in sorted(topics.INBOUND_TOPICS)]
     lines.append(f"topic read {names.ha_status}")

@@ -187,6 +187,15 @@ class Health(Payload):
         description="Why recording has stopped (a full disk with nothing left to delete, "
         "a storage fault); null while the device can record",
     )
+    mirror_backlog: Count | None = Field(
+        default=None,
+        description="Finished segments not yet mirrored to the home server; null without a mirror",
+    )
+    unmirrored_deleted: Count | None = Field(
+        default=None,
+        description="Clips the full disk forced retention to delete before they were "
+        "mirrored, since start; null without a mirror",
+    )
 
 
 Base64Hash = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$")]

@@ -41,6 +41,13 @@ DOORBELL = "doorbell"
 PRIVACY_SET = "privacy/set"
 REQUEST_NEW = "requests/new"
 
+# The mirror to the home server (`doorbell mirror`): binary messages, not in the outbox
+# and not metadata, so kept apart from the sets above (the watcher ignores them).
+MIRROR_SEGMENT = "mirror/segment"
+MIRROR_CLIP = "mirror/clip"
+MIRROR_LEDGER = "mirror/ledger"
+MIRROR_TOPICS = frozenset({MIRROR_SEGMENT, MIRROR_CLIP, MIRROR_LEDGER})
+
 # Under the discovery prefix: Home Assistant's birth/last-will topic.
 HA_STATUS = "status"
 

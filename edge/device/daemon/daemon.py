@@ -34,6 +34,9 @@ from edge.device.events.clip_events import clip_finished, clip_started, store_ev
 from edge.device.events.health import PipelineCounters, build_health
 from edge.device.events.publisher import Publisher
 from edge.device.frame import Frame
+from edge.device.mirror.progress import unmirrored_clip_ids
+from edge.device.mirror.sender import MirrorSender
+from edge.device.mirror.waiting import count_unmirrored, mirrored_segments, wait_for_mirror
 from edge.device.motion import MotionResult
 from edge.device.privacy_state import load_privacy_mode, save_privacy_mode
 from edge.device.redact import Redactor
@@ -63,10 +66,15 @@ class RunSummary:
     faces_redacted: int
     storage_full: bool
     repair: list[str] = field(default_factory=list)
+    # Segments of these clips the broker acknowledged for the mirror (None: mirror off).
+    mirrored_segments: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The replay summary: frames, fps, and each clip with its offset into the input."""
         origin = self.first_t or 0.0
+        mirrored = (
+            {} if self.mirrored_segments is None else {"mirrored_segments": self.mirrored_segments}
+        )
         return {
             "frames_read": self.stats.frames_read,
             "frames_processed": self.stats.frames_processed,
@@ -87,6 +95,7 @@ class RunSummary:
                 }
                 for clip in self.clips
             ],
+            **mirrored,
         }
 
 
@@ -119,6 +128,8 @@ class Daemon:
         self._notifier = SystemdNotifier()
         self._started = time.monotonic()
         self._publisher: Publisher | None = None
+        self._mirror: MirrorSender | None = None
+        self._unmirrored_deleted = 0
         self._pipeline: Pipeline | None = None
         self._redactor: Redactor | None = None
         self._writer: ClipWriter | None = None
@@ -156,8 +167,10 @@ class Daemon:
         self._enforce_retention(store, audit)
         self._start_publisher(store, audit)
         button = self._open_button()
+        summary: RunSummary | None = None
         try:
-            return self._record(store, audit)
+            summary = self._record(store, audit)
+            return summary
         finally:
             if button is not None:
                 button.close()
@@ -168,18 +181,29 @@ class Daemon:
                 self._publisher.notify()
                 if self._replay:
                     self._wait_for_outbox(store)
+                    if self._mirror is not None:
+                        wait_for_mirror(store.state_dir, self.config.mirror.replay_wait_s)
                 self._publisher.stop()
+            if self._mirror is not None:
+                self._mirror.close()
+                if summary is not None:
+                    summary.mirrored_segments = mirrored_segments(
+                        store.state_dir, [clip.record.id for clip in summary.clips]
+                    )
 
     def _start_publisher(self, store: ClipStore, audit: DeviceAudit) -> None:
         if not self.config.mqtt.enabled:
             return
         intake = RequestIntake(store.state_dir, audit)
+        if self.config.mirror.enabled:
+            self._mirror = MirrorSender(self.config, store.state_dir, store.device_key.public_text)
         self._publisher = Publisher(
             self.config,
             lambda: Outbox(store.state_dir),
             privacy=self,
             on_footage_request=intake.on_footage_request,
             health=lambda: self._health(store, audit),
+            mirror=self._mirror,
         )
         audit.on_checkpoint = self._publisher.notify
         self._publisher.publish_privacy_mode(self._privacy_on)
@@ -211,7 +235,7 @@ class Daemon:
             started=lambda trigger_wall: clip_started(self._zones(), self._peak_score),
             stored=lambda faces: clip_finished(self._zones(), self._take_peak()),
             after_stored=lambda record: self._after_stored(store, audit, record),
-            deleted=lambda deletion: self._ledger.clip_deleted(deletion),
+            deleted=lambda deletion: self._clip_deleted(store, deletion),
         )
         writer = ClipWriter(
             store, encoder, wall_time, hooks, frame_interval=1.0 / config.camera.fps
@@ -342,15 +366,37 @@ class Daemon:
                 # Nothing delivers events without a broker; keep the newest for a later one.
                 with Outbox(store.state_dir) as outbox:
                     outbox.prune_undelivered(self.config.mqtt.outbox_keep_delivered)
-            deletions: list[Deletion] = store.enforce_retention()
+            protect = unmirrored_clip_ids if self._mirror is not None else None
+            deletions: list[Deletion] = store.enforce_retention(protect=protect)
         except StorageError as exc:
             log.error("retention failed: %s", exc)
             return
         for deletion in deletions:
             log.info("retention deleted clip %s (%s)", deletion.clip_id, deletion.reason)
-            self._ledger.clip_deleted(deletion)
+            self._clip_deleted(store, deletion)
         if self._ledger.behind:
             self._ledger.catch_up()
+
+    def _clip_deleted(self, store: ClipStore, deletion: Deletion) -> None:
+        """Record a deletion; with the mirror on, say loudly if it lost unmirrored footage."""
+        self._ledger.clip_deleted(deletion)
+        if self._mirror is None:
+            return
+        try:
+            lost = count_unmirrored(store.state_dir, deletion.clip_id)
+        except StorageError as exc:
+            log.error("mirror: cannot tell whether clip %s was mirrored: %s", deletion.clip_id, exc)
+            return
+        if lost:
+            with self._lock:
+                self._unmirrored_deleted += 1
+            log.warning(
+                "retention deleted clip %s (%s) before it was mirrored: %d segment(s) "
+                "never reached the home server (the disk forced it)",
+                deletion.clip_id,
+                deletion.reason,
+                lost,
+            )
 
     def _health(self, store: ClipStore, audit: DeviceAudit) -> Health:
         pipeline, redactor = self._pipeline, self._redactor
@@ -369,6 +415,8 @@ class Daemon:
             started_monotonic=self._started,
             interval_s=self.config.mqtt.health_interval_s,
             recording_stopped=self._recording_stopped(),
+            mirror_backlog=self._mirror.backlog() if self._mirror is not None else None,
+            unmirrored_deleted=self._unmirrored_deleted if self._mirror is not None else None,
         )
 
     def _recording_stopped(self) -> str | None:

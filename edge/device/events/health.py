@@ -57,6 +57,8 @@ def build_health(
     started_monotonic: float,
     interval_s: float,
     recording_stopped: str | None = None,
+    mirror_backlog: int | None = None,
+    unmirrored_deleted: int | None = None,
     thermal_root: Path = THERMAL_ROOT,
     now: datetime | None = None,
 ) -> Health:
@@ -77,6 +79,8 @@ def build_health(
         ledger_head=ledger_head,
         privacy_mode=privacy_mode,
         recording_stopped=recording_stopped,
+        mirror_backlog=mirror_backlog,
+        unmirrored_deleted=unmirrored_deleted,
     )
 
 

@@ -61,6 +61,22 @@ PRUNE_INTERVAL_S = 60.0
 STABLE_CONNECTION_S = 10.0
 
 
+class MirrorHook(Protocol):
+    """Extra traffic that shares this connection (the mirror to the home server)."""
+
+    def reset(self) -> None:
+        """A new connection starts: forget what was in flight."""
+        ...
+
+    def pump(self, client: mqtt.Client) -> None:
+        """Publish what may go now."""
+        ...
+
+    def on_publish(self, mid: int) -> bool:
+        """Handle a PUBACK; False when `mid` is not its own."""
+        ...
+
+
 class OutboxRow(Protocol):
     """One undelivered event: topic suffix under the device prefix and JSON text."""
 
@@ -136,11 +152,13 @@ class Publisher:
         poll_interval_s: float = 0.5,
         window: int = 20,
         settings: BrokerSettings | None = None,
+        mirror: MirrorHook | None = None,
     ) -> None:
         self._config = config
         self._settings = settings or broker_settings(config)
         self._names = Topics.from_config(config)
         self._open_outbox = open_outbox
+        self._mirror = mirror
         self._health = health
         self._backoff = backoff or Backoff()
         self._poll_interval_s = poll_interval_s
@@ -166,6 +184,7 @@ class Publisher:
         self._session = _Session()
         self._last_error: str | None = None
         self._last_outbox_problem: str | None = None
+        self._last_mirror_problem: str | None = None
         self._delivered = 0
         self._refused = 0
 
@@ -258,6 +277,8 @@ class Publisher:
     def _connect_and_serve(self, outbox: Outbox | None) -> None:
         """Run one connection until it fails, is refused or `stop` is called."""
         session = self._session = _Session()
+        if self._mirror is not None:
+            self._mirror.reset()
         client = make_client(self._settings)
         client.max_inflight_messages_set(self._window)
         client.will_set(self._names.full(topics.AVAILABILITY), topics.OFFLINE, qos=1, retain=True)
@@ -326,6 +347,13 @@ class Publisher:
 
     def _on_publish(self, outbox: Outbox | None, mid: int) -> None:
         row_id = self._session.inflight.pop(mid, None)
+        if row_id is None and self._mirror is not None:
+            try:
+                self._mirror.on_publish(mid)
+            except Exception:
+                # Not fatal: unacknowledged mirror work is sent again later.
+                log.exception("mirror: could not record a PUBACK")
+            return
         if row_id is None or outbox is None:
             return
         try:
@@ -369,6 +397,17 @@ class Publisher:
                 self._outbox_problem(f"outbox unavailable ({type(exc).__name__}: {exc})")
             else:
                 self._outbox_problem(None)
+        if self._mirror is not None:
+            try:
+                self._mirror.pump(client)
+            except Exception as exc:
+                # The mirror must never take the link (and so the events) down with it.
+                problem = f"mirror unavailable ({type(exc).__name__}: {exc})"
+                if problem != self._last_mirror_problem:
+                    log.exception("%s", problem)
+                self._last_mirror_problem = problem
+            else:
+                self._last_mirror_problem = None
 
     def _send_direct(self, client: mqtt.Client, now: float) -> None:
         with self._lock:

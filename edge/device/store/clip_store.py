@@ -197,7 +197,12 @@ class ClipStore:
         return closed
 
     def enforce_retention(
-        self, now: float | None = None, *, disk_full: bool = False, keep: Collection[str] = ()
+        self,
+        now: float | None = None,
+        *,
+        disk_full: bool = False,
+        keep: Collection[str] = (),
+        protect: Callable[[sqlite3.Connection], Collection[str]] | None = None,
     ) -> list[Deletion]:
         """Apply `retention_days`, `max_bytes` and `min_free_bytes`; returns the deletions.
 
@@ -213,6 +218,7 @@ class ClipStore:
                 self._events.clip_deleted,
                 disk_full=disk_full,
                 keep=keep,
+                protect=protect,
             )
         except sqlite3.Error as exc:
             raise storage_error(exc, "cannot apply retention") from None

@@ -3,7 +3,9 @@
 Rules (from `storage`), each with the reason recorded: clips older than `retention_days`
 (`retention`); then, oldest first, clips while all clips together exceed `max_bytes`
 (`quota`); then while the filesystem of the state directory has less than
-`min_free_bytes` available (`free_space`). A clip in progress is never deleted. After a
+`min_free_bytes` available (`free_space`). A clip in progress is never deleted, and
+with the mirror on, age and quota skip a clip not yet copied home (only free space,
+which would otherwise stop recording, deletes it; the daemon then says so). After a
 write failed with ENOSPC the daemon calls again with `disk_full=True`, which deletes at
 least the oldest finished clip (`free_space`) even when the rules are met, but never a
 clip in `keep` (the one the full disk just cut short: deleting the newest evidence to
@@ -68,8 +70,14 @@ def enforce(
     disk_full: bool = False,
     keep: Collection[str] = (),
     available: Callable[[Path], int] = free_bytes,
+    protect: Callable[[sqlite3.Connection], Collection[str]] | None = None,
 ) -> list[Deletion]:
-    """Apply the retention rules once; returns the deletions made, oldest first."""
+    """Apply the retention rules once; returns the deletions made, oldest first.
+
+    `protect` names clips that age and quota must not delete (those the mirror has not
+    yet copied home); free space still may, since a full disk would stop recording.
+    """
+    protected = protect(conn) if protect is not None else ()
     cutoff = now - policy.retention_days * DAY_SECONDS
     used = sum(clip.bytes for clip in list_clips(conn, ("in_progress", "complete", "truncated")))
     deletions: list[Deletion] = []
@@ -84,6 +92,8 @@ def enforce(
             reason = "free_space"
         else:
             break  # clips are oldest first: if this one may stay, so may every later one
+        if reason != "free_space" and clip.id in protected:
+            continue  # not mirrored yet: kept while there is room
         deletion = delete_clip(conn, state_dir, clip, reason, now, deleted_events)
         if deletion is not None:
             deletions.append(deletion)
