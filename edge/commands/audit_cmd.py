@@ -24,6 +24,7 @@ from edge.commands.pinning import add_pin_arguments, pinned_keys
 from edge.core.log.ledger import LEDGER_FILENAME, Ledger
 from edge.core.log.tree import EVIDENCE_DIR
 from edge.core.log.trust import Trust
+from edge.core.mirror.decisions_dir import pending_decisions
 from edge.core.store.errors import StorageError
 from edge.owner.state_audit import AuditResult, audit_state_dir, device_public_key
 
@@ -86,6 +87,13 @@ def _verify_mirror(mirror: Path, pins: Trust, check_files: bool) -> int:
     for folder in folders:
         code = _verify_state_dir(folder, pins.owner, pins, check_files, mirrored=True)
         worst = max(worst, code)
+        waiting = pending_decisions(folder)
+        if waiting:
+            # Not a failure: `doorbell mirror` sends them until the device's log has them.
+            print(
+                f"{folder.name}: {len(waiting)} owner decision(s) pending, not yet in the "
+                "device's log: " + ", ".join(p.stem for p in waiting)
+            )
     return EXIT_BAD if worst else 0
 
 

@@ -25,6 +25,7 @@ from edge.core.mqtt.connection import (
     connect_problem,
     make_client,
 )
+from edge.home.decision_relay import RELAY_INTERVAL_S, DecisionRelay
 from edge.home.mirror_receiver import MirrorReceiver, StoreFailed
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def serve(
     receiver: MirrorReceiver,
     stop: threading.Event,
     ready: threading.Event | None = None,
+    relay_interval_s: float = RELAY_INTERVAL_S,
 ) -> None:
     """Receive until `stop` is set; raises MirrorLinkError when the first connect fails."""
     link = _Link()
@@ -103,12 +105,17 @@ def serve(
     if ready is not None:
         ready.set()
     backoff = Backoff(initial=0.5, maximum=30.0)
-    next_retention = time.monotonic()
+    next_retention = next_relay = time.monotonic()
+    relay = DecisionRelay(receiver.root, topic_root)
     while not stop.is_set():
         rc = client.loop(timeout=0.2)
         if time.monotonic() >= next_retention:
             next_retention = time.monotonic() + RETENTION_INTERVAL_S
             receiver.enforce_retention()
+        if link.connected and time.monotonic() >= next_relay:
+            next_relay = time.monotonic() + relay_interval_s
+            for topic, payload in relay.due():
+                client.publish(topic, payload, qos=1)
         if failed.is_set():
             # Leave without acknowledging; after a pause the broker sends it all again.
             log.warning("mirror: storage failed; receiving again after a pause")

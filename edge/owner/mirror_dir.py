@@ -5,24 +5,21 @@ A mirror directory holds one folder per device id in the device's own layout, so
 index, segment files and ledger copy read exactly like the device's state directory.
 The ledger copy is the device's and is never written here: an owner decision made on
 the mirror (an export) is signed with the owner key on the owner's machine and kept in
-`<device>/decisions/pending/`, so the mirror holds a signed record of every decision it
-served. See docs/SHARING.md for how far that record reaches today.
+`<device>/decisions/pending/`; `doorbell mirror` sends it to the device, which appends it
+to its log, and moves it to `decisions/delivered/` once the mirrored log holds it.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 from edge.core.log.canonical import canonical_json
-from edge.core.log.signing import Signer, encode_signature
+from edge.core.log.decision import sign_decision
+from edge.core.log.signing import Signer
+from edge.core.mirror.decisions_dir import DECISIONS_DIR, PENDING_DIR
 from edge.core.store.layout import DEVICE_PUB_NAME, INDEX_NAME, fsync_dir, make_dirs_durable
-from edge.core.timestamps import rfc3339, utc_now
-
-DECISIONS_DIR = "decisions"
-PENDING_DIR = "pending"
 
 
 class MirrorDirError(Exception):
@@ -67,18 +64,10 @@ def record_decision(folder: Path, owner: Signer, entry_type: str, body: dict[str
     The file is canonical JSON of {id, device, type, time, body, key, sig}, `sig` being
     the owner's Ed25519 signature over the rest; written 0600, never replacing a file.
     """
-    unsigned = {
-        "id": secrets.token_hex(8),
-        "device": folder.name,
-        "type": entry_type,
-        "time": rfc3339(utc_now()),
-        "body": body,
-        "key": owner.signing_public,
-    }
-    signed = {**unsigned, "sig": encode_signature(owner.sign(canonical_json(unsigned)))}
+    signed = sign_decision(owner, folder.name, entry_type, body)
     pending = folder / DECISIONS_DIR / PENDING_DIR
     make_dirs_durable(pending)
-    path = pending / f"{unsigned['time'].replace(':', '')}-{unsigned['id']}.json"
+    path = pending / f"{signed['time'].replace(':', '')}-{signed['id']}.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, canonical_json(signed) + b"\n")
@@ -87,9 +76,3 @@ def record_decision(folder: Path, owner: Signer, entry_type: str, body: dict[str
         os.close(fd)
     fsync_dir(pending)
     return path
-
-
-def pending_decisions(folder: Path) -> list[Path]:
-    """Decisions made on the mirror that the device's ledger does not hold yet."""
-    pending = folder / DECISIONS_DIR / PENDING_DIR
-    return sorted(pending.glob("*.json")) if pending.is_dir() else []

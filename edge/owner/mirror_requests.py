@@ -20,6 +20,7 @@ from typing import Any
 
 from edge.core.log import entries
 from edge.core.log.ledger import Ledger
+from edge.core.mirror.decisions_dir import pending_decisions
 from edge.core.store.requests import (
     FootageRequest,
     InvalidRequestError,
@@ -27,7 +28,7 @@ from edge.core.store.requests import (
     parse_request,
 )
 from edge.owner.decisions import clips_in_window
-from edge.owner.mirror_dir import pending_decisions, record_decision
+from edge.owner.mirror_dir import record_decision
 from edge.owner.owner_key import OwnerKey
 from edge.owner.share import SharePackage, write_share_package
 

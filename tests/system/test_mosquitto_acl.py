@@ -146,6 +146,9 @@ def test_a_doorbell_receives_its_own_commands_and_no_one_elses(connect) -> None:
     requests.publish(topic("back-door", topics.REQUEST_NEW), b"{}")
     home_assistant.publish(topic("front-door", topics.PRIVACY_SET), privacy(True))
     requests.publish(topic("front-door", topics.REQUEST_NEW), b"{}")
+    mirror = connect("mirror", [])
+    mirror.publish(topic("back-door", topics.DECISION_NEW), b"{}")
+    mirror.publish(topic("front-door", topics.DECISION_NEW), b"{}")
     home_assistant.publish("homeassistant/status", b"online")
     assert door.wait_for(
         lambda got: {m.topic for m in got} >= {*own, "homeassistant/status"}, timeout=5

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge.core.log.canonical import canonical_json
-from edge.core.log.entries import ACTOR_OF, CLIP_DELETED, CLIP_STORED
+from edge.core.log.decision import decision_problem
+from edge.core.log.entries import ACTOR_OF, CLIP_DELETED, CLIP_STORED, OWNER_DECISION
 from edge.core.log.ledger import GENESIS, Head, entry_from_json, line_hash
 from edge.core.log.signing import signature_is_valid
 from edge.core.timestamps import parse_rfc3339
@@ -110,6 +111,10 @@ def _check_line(
         )
     if entry.prev != head.hash:
         return seq, "prev is not the hash of the line before (an earlier line was changed)"
+    if entry.type == OWNER_DECISION:
+        problem = decision_problem(entry.body.get("decision"), owner_keys)
+        if problem is not None:
+            return seq, f"the owner decision inside is not valid: {problem}"
     return seq, None
 
 

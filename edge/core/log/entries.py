@@ -22,6 +22,8 @@ CLIP_EXPORTED = "clip.exported"
 CLIP_SHARED = "clip.shared"
 REQUEST_APPROVED = "request.approved"
 REQUEST_DENIED = "request.denied"
+# An owner decision made off the device, appended by the device (edge.core.log.decision).
+OWNER_DECISION = "owner.decision"
 
 ACTOR_OF: Mapping[str, Actor] = {
     CLIP_STORED: "device",
@@ -32,6 +34,7 @@ ACTOR_OF: Mapping[str, Actor] = {
     CLIP_SHARED: "owner",
     REQUEST_APPROVED: "owner",
     REQUEST_DENIED: "owner",
+    OWNER_DECISION: "device",
 }
 
 

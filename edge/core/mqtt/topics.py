@@ -37,9 +37,12 @@ LEDGER_ALARM = "ledger/alarm"
 # A doorbell press is published directly: a ring delivered minutes late would be wrong.
 DOORBELL = "doorbell"
 
-# Inbound: the only two things the network may ask for (invariant 4).
+# Inbound: the only things the network may ask for (invariant 4): privacy on, a request
+# for the owner to decide, and an owner-signed decision for the log (none pulls footage).
 PRIVACY_SET = "privacy/set"
 REQUEST_NEW = "requests/new"
+# Owner-signed decisions made off the device, for its log (sent by the home server).
+DECISION_NEW = "decisions/new"
 
 # The mirror to the home server (`doorbell mirror`): binary messages, not in the outbox
 # and not metadata, so kept apart from the sets above (the watcher ignores them).
@@ -58,7 +61,7 @@ OUTBOX_TOPICS = frozenset(
     {EVENT_STARTED, EVENT_ENDED, CLIP_STORED, CLIP_DELETED, REQUEST_STATUS, LEDGER_CHECKPOINT}
 )
 PUBLISHED_TOPICS = frozenset({AVAILABILITY, MOTION, PRIVACY, HEALTH, DOORBELL} | OUTBOX_TOPICS)
-INBOUND_TOPICS = frozenset({PRIVACY_SET, REQUEST_NEW})
+INBOUND_TOPICS = frozenset({PRIVACY_SET, REQUEST_NEW, DECISION_NEW})
 
 # Retained so that Home Assistant and late subscribers see the current value at once;
 # clips/stored is retained because it feeds the "last clip" sensor.

@@ -100,6 +100,10 @@ class DeviceAudit:
         body = entries.request_received(request_id, source, payload)
         return self._append(entries.REQUEST_RECEIVED, body)
 
+    def append_owner_decision(self, body: dict[str, Any]) -> Entry:
+        """Record an owner decision made off the device (checked by `DecisionIntake`)."""
+        return self._append(entries.OWNER_DECISION, body)
+
     def _append(self, entry_type: str, body: dict[str, Any]) -> Entry:
         entry = self.ledger.append(self.signer, entry_type, body)
         self.checkpoint()

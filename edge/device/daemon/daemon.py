@@ -24,6 +24,7 @@ from edge.core.store.outbox import Outbox
 from edge.device.button import DoorbellButton
 from edge.device.capture.reopen import SourceUnavailable
 from edge.device.capture.spec import open_source
+from edge.device.consent.decisions import DecisionIntake
 from edge.device.consent.device_audit import DeviceAudit
 from edge.device.consent.intake import RequestIntake
 from edge.device.daemon.clip_writer import ClipHooks, ClipWriter, StoredClip
@@ -202,6 +203,9 @@ class Daemon:
             lambda: Outbox(store.state_dir),
             privacy=self,
             on_footage_request=intake.on_footage_request,
+            on_owner_decision=DecisionIntake(
+                audit, self.config.device.id, self.config.owner.signing_keys
+            ).on_decision,
             health=lambda: self._health(store, audit),
             mirror=self._mirror,
         )

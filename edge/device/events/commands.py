@@ -35,11 +35,13 @@ RATE_LIMITED = "rate limited"
 
 PRIVACY = "privacy"
 REQUEST = "request"
+DECISION = "decision"
 HA_STATUS = "ha_status"
 
 DEFAULT_LIMITS: dict[str, RateLimit] = {
     PRIVACY: RateLimit(burst=5, per_minute=12),
     REQUEST: RateLimit(burst=3, per_minute=6),
+    DECISION: RateLimit(burst=20, per_minute=60),
     HA_STATUS: RateLimit(burst=3, per_minute=6),
 }
 
@@ -50,6 +52,10 @@ class PrivacyControl(Protocol):
     def set_privacy_mode(self, on: bool, source: str) -> None:
         """Stop (on) or resume (off) recording and analysing; `source` is e.g. 'mqtt'."""
 
+
+OwnerDecisionHandler = Callable[[dict[str, Any]], object]
+"""Called with an owner-signed decision; raises `ValueError` to refuse it (a bad
+signature, another device's, an unknown owner key)."""
 
 FootageRequestHandler = Callable[[dict[str, Any]], object]
 """Called with the decoded JSON object of a footage request; the consent code validates
@@ -74,6 +80,7 @@ class CommandRouter:
         privacy: PrivacyControl | None = None,
         on_footage_request: FootageRequestHandler | None = None,
         on_home_assistant_online: Callable[[], object] | None = None,
+        on_owner_decision: OwnerDecisionHandler | None = None,
         allow_remote_unpause: bool = False,
         limits: dict[str, RateLimit] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -82,10 +89,12 @@ class CommandRouter:
         self._privacy = privacy
         self._on_footage_request = on_footage_request
         self._on_home_assistant_online = on_home_assistant_online
+        self._on_owner_decision = on_owner_decision
         self._allow_remote_unpause = allow_remote_unpause
         self._kinds = {
             names.full(topics.PRIVACY_SET): PRIVACY,
             names.full(topics.REQUEST_NEW): REQUEST,
+            names.full(topics.DECISION_NEW): DECISION,
             names.ha_status: HA_STATUS,
         }
         limits = {**DEFAULT_LIMITS, **(limits or {})}
@@ -135,6 +144,8 @@ class CommandRouter:
             return Verdict(False, f"not UTF-8 (byte {exc.start})")
         if kind == HA_STATUS:
             return self._home_assistant_status(text)
+        if kind == DECISION:
+            return self._owner_decision(text)
         try:
             command = _strict_json_object(text)
             sent = self._fresh(kind, command)
@@ -190,6 +201,22 @@ class CommandRouter:
         except Exception as exc:
             return Verdict(False, f"footage request refused: {_one_line(exc)}")
         return Verdict(True, "footage request handed to consent")
+
+    def _owner_decision(self, text: str) -> Verdict:
+        # Not a command: an owner-signed record for the log, appended at most once per id,
+        # however late it comes (the device may have been offline for days). Its owner
+        # signature, not its freshness, is what makes it count.
+        try:
+            decision = _strict_json_object(text)
+        except ValueError as exc:
+            return Verdict(False, f"owner decision is not a JSON object: {exc}")
+        if self._on_owner_decision is None:
+            return Verdict(False, "owner decisions are not accepted here")
+        try:
+            appended = self._on_owner_decision(decision)
+        except Exception as exc:
+            return Verdict(False, f"owner decision refused: {_one_line(exc)}")
+        return Verdict(True, "owner decision recorded" if appended else "owner decision known")
 
     def _home_assistant_status(self, text: str) -> Verdict:
         if text == topics.OFFLINE:

@@ -43,6 +43,7 @@ from edge.device.events.commands import (
     RATE_LIMITED,
     CommandRouter,
     FootageRequestHandler,
+    OwnerDecisionHandler,
     PrivacyControl,
 )
 from edge.device.events.discovery import discovery_messages
@@ -147,6 +148,7 @@ class Publisher:
         *,
         privacy: PrivacyControl | None = None,
         on_footage_request: FootageRequestHandler | None = None,
+        on_owner_decision: OwnerDecisionHandler | None = None,
         health: Callable[[], Health] | None = None,
         backoff: Backoff | None = None,
         poll_interval_s: float = 0.5,
@@ -168,6 +170,7 @@ class Publisher:
             self._names,
             privacy=privacy,
             on_footage_request=on_footage_request,
+            on_owner_decision=on_owner_decision,
             on_home_assistant_online=self._request_announce,
             allow_remote_unpause=config.mqtt.allow_remote_unpause,
         )
