@@ -31,7 +31,8 @@ def test_discovery_announces_one_device_and_no_camera() -> None:
     assert "camera" not in found and "image" not in found
     payloads = [p for ps in found.values() for p in ps]
     assert len({json.dumps(p["device"], sort_keys=True) for p in payloads}) == 1
-    assert len({p["unique_id"] for p in payloads}) == len(payloads) == 6
+    assert len({p["unique_id"] for p in payloads}) == len(payloads) == 13
+    assert all(p["qos"] == 1 for p in payloads)
     for payload in payloads:
         if payload["state_topic"] == "doorbell/front/ledger/alarm":
             # Set by the home server's witness: stays visible while the doorbell is offline.
@@ -44,15 +45,22 @@ def test_discovery_announces_one_device_and_no_camera() -> None:
 
 def test_discovery_entities_read_the_documented_topics() -> None:
     found = by_component()
-    motion, alarm = found["binary_sensor"]
+    binary = {p["name"]: p for p in found["binary_sensor"]}
+    motion, alarm = binary["Motion"], binary["Audit log rewritten"]
     assert motion["state_topic"] == "doorbell/front/motion"
     assert alarm["state_topic"] == "doorbell/front/ledger/alarm"
+    for problem in ("Face redaction failing", "Recording stopped"):
+        assert binary[problem]["device_class"] == "problem"
+        assert binary[problem]["state_topic"] == "doorbell/front/health"
     assert motion["device_class"] == "motion"
     (press,) = found["event"]
     assert press["event_types"] == ["press"] and press["device_class"] == "doorbell"
     sensors = {p["name"]: p for p in found["sensor"]}
     assert sensors["Last clip"]["state_topic"] == "doorbell/front/clips/stored"
     assert sensors["Storage used"]["state_topic"] == "doorbell/front/health"
+    assert "faces_obscured" in sensors["Last clip"]["json_attributes_template"]
+    diagnostic = [p for p in found["sensor"] if p.get("entity_category") == "diagnostic"]
+    assert {p["name"] for p in diagnostic} >= {"Frame rate", "Dropped frames", "Uptime"}
     (switch,) = found["switch"]
     assert switch["command_topic"] == "doorbell/front/privacy/set"
     # The only command topic announced is privacy mode.
@@ -76,11 +84,11 @@ def test_discovery_is_announced_again_when_home_assistant_comes_online(
     publisher = Publisher(config, backoff=Backoff(0.05, 0.3))
     publisher.start()
     try:
-        assert subscriber.wait_for(lambda m: len(m) == 6)
+        assert subscriber.wait_for(lambda m: len(m) == 13)
         time.sleep(0.2)
         subscriber.clear()
         subscriber.publish("homeassistant/status", "online")  # Home Assistant restarted
-        assert subscriber.wait_for(lambda m: len(m) == 6)
+        assert subscriber.wait_for(lambda m: len(m) == 13)
         assert {m.topic.split("/")[1] for m in subscriber.messages} == {
             "binary_sensor",
             "event",

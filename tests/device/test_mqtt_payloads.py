@@ -279,7 +279,7 @@ def test_everything_published_is_documented_metadata_without_images(
             continue
         suffix = message.topic.removeprefix(PREFIX + "/")
         validate_payload(suffix, message.payload)  # raises if off-schema
-    assert discovery == 6
+    assert discovery == 13
     health_payload = json.loads(subscriber.on(f"{PREFIX}/health")[0].payload)
     assert health_payload["cpu_temp_c"] == 48.3
     assert health_payload["ledger_head"] == {"seq": 7, "hash": HEAD.hash}

@@ -59,6 +59,13 @@ class DeviceConfig(Section):
         max_length=100,
         description="Human-readable name shown in Home Assistant.",
     )
+    area: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Home Assistant area suggested for the doorbell (e.g. 'Hallway').",
+        json_schema_extra={"example": "Hallway"},
+    )
 
 
 class CameraConfig(Section):

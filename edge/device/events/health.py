@@ -17,6 +17,7 @@ from edge.core.mqtt.schemas import Health, LedgerHead, StorageUsage
 from edge.core.timestamps import utc_now
 
 THERMAL_ROOT = Path("/sys/class/thermal")
+BOARD_MODEL = Path("/proc/device-tree/model")
 
 # Zone types that are the SoC/CPU on a Pi and on common x86 boards, preferred over
 # whatever zone happens to be first (a battery, a Wi-Fi chip).
@@ -30,6 +31,15 @@ class PipelineCounters:
     fps: float
     dropped_frames: int
     redaction_fail_closed: int
+
+
+def read_board_model(path: Path = BOARD_MODEL) -> str | None:
+    """The board's name from the device tree (`Raspberry Pi 4 Model B Rev 1.4`), or None."""
+    try:
+        text = path.read_bytes().rstrip(b"\x00").decode("ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return text[:100] or None
 
 
 def read_cpu_temperature(root: Path = THERMAL_ROOT) -> float | None:

@@ -47,6 +47,7 @@ from edge.device.events.commands import (
     PrivacyControl,
 )
 from edge.device.events.discovery import discovery_messages
+from edge.device.events.health import read_board_model
 from edge.device.events.image_guard import find_image_data
 
 log = logging.getLogger(__name__)
@@ -385,7 +386,8 @@ class Publisher:
         now = time.monotonic()
         if session.announce and self._config.mqtt.discovery:
             session.announce = False
-            for topic, payload in discovery_messages(self._config.device, self._names):
+            board = read_board_model()
+            for topic, payload in discovery_messages(self._config.device, self._names, board):
                 self._guarded_publish(client, topic, json.dumps(payload), retain=True)
         self._send_direct(client, now)
         if self._health is not None and now >= session.next_health:
