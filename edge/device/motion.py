@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from edge.core.config.models import MotionConfig
+from edge.device.faces.heads import head_boxes
 from edge.device.frame import Box, Frame
 from edge.device.zones import polygon_mask
 
@@ -50,7 +51,8 @@ class MotionResult:
     `boxes` are the moving blobs that count (enough of them inside the zones), in
     full-frame pixels, each with its changed in-zone area (small-copy pixels) as score;
     `shapes` every moving blob in the frame, zones or not, with its changed area as
-    score, for stages that must look at anyone moving (covering heads).
+    score, for stages that must look at anyone moving; `heads` the head boxes found on
+    the outline of every one of those shapes (`edge.device.faces.heads`), frame pixels.
     `score` is the changed fraction of the zone area. `motion` says this frame had
     motion; `active` is the debounced state: on after `min_frames` frames in a row with
     motion, off once `post_seconds` passed without. `global_change` is set while a
@@ -62,6 +64,7 @@ class MotionResult:
     t: float
     boxes: tuple[Box, ...]
     shapes: tuple[Box, ...]
+    heads: tuple[Box, ...]
     score: float
     motion: bool
     active: bool
@@ -119,6 +122,21 @@ def changed_pixels(
     return cv2.bitwise_and(changed_global, changed_local), lighting, gain
 
 
+def zone_depth(zone: np.ndarray) -> np.ndarray:
+    """Per pixel, how many zone pixels lie straight above it without a gap (itself included).
+
+    0 outside the zone. Pixels of the frame's top row that are in the zone count the
+    rows above the frame as zone too (the zone goes on out of the picture).
+    """
+    depth = np.zeros(zone.shape, np.int32)
+    run = np.where(zone[0], zone.shape[0], 0).astype(np.int32)
+    depth[0] = run
+    for row in range(1, zone.shape[0]):
+        run = np.where(zone[row], run + 1, 0)
+        depth[row] = run
+    return depth
+
+
 def _cells(length: int) -> int:
     """Gain cells along an axis: a divisor of `length` near length / _GAIN_CELL if any.
 
@@ -156,6 +174,8 @@ class MotionDetector:
         zone = polygon_mask(config.zones, w, h) if config.zones else np.ones((h, w), bool)
         self._zone = zone.astype(np.uint8) * 255
         self._zone_pixels = max(1, int(zone.sum()))
+        self._depth = zone_depth(zone)
+        self._foot_margin = config.foot_margin * h
         self._min_area_px = max(1.0, config.min_area * w * h)
         self._grid = (_cells(w), _cells(h))
         self._scale = (frame_size[0] / w, frame_size[1] / h)
@@ -176,7 +196,7 @@ class MotionDetector:
             self._background = gray
             self._last_t = t
             self._ready_at = self._fast_until = t + self._config.warmup_seconds
-            return self._debounce(t, (), (), 0.0, global_change=False)
+            return self._debounce(t, (), (), (), 0.0, global_change=False)
 
         changed, lighting, gain = changed_pixels(
             gray, self._background, self._grid, float(self._config.threshold)
@@ -194,12 +214,14 @@ class MotionDetector:
             # a clip already running is held on meanwhile rather than cut short.
             if self._active:
                 self._last_motion_t = t
-            return self._debounce(t, (), (), 0.0, global_change=t >= self._ready_at)
+            return self._debounce(t, (), (), (), 0.0, global_change=t >= self._ready_at)
 
         in_zone = cv2.bitwise_and(changed, self._zone)
         area = cv2.countNonZero(in_zone)
-        boxes, shapes = self._blobs(changed, in_zone) if moved else ((), ())
-        return self._debounce(t, boxes, shapes, area / self._zone_pixels, global_change=False)
+        boxes, shapes, heads = self._blobs(changed, in_zone) if moved else ((), (), ())
+        return self._debounce(
+            t, boxes, shapes, heads, area / self._zone_pixels, global_change=False
+        )
 
     def _learn(self, gray: np.ndarray, changed: np.ndarray, t: float) -> None:
         """Blend the frame into the background, changed pixels more slowly."""
@@ -217,20 +239,18 @@ class MotionDetector:
 
     def _blobs(
         self, changed: np.ndarray, in_zone: np.ndarray
-    ) -> tuple[tuple[Box, ...], tuple[Box, ...]]:
-        """Boxes of the moving blobs that count, and of every moving blob in the frame.
+    ) -> tuple[tuple[Box, ...], tuple[Box, ...], tuple[Box, ...]]:
+        """Boxes of the moving blobs that count, of every moving blob, and of their heads.
 
         A blob is kept when at least `min_area` of it changed. It counts when that much
-        changed inside the zones and, with zones set, at least `min_inside` of its
-        height lies inside them: a passer-by whose legs dip into the far edge of the
-        zone from the street does not count, a visitor walking in does once a good part
-        of them is in.
+        changed inside the zones and, with zones set, it stands in them (`_stands_in`).
         """
         blobs = cv2.dilate(changed, _GROUP_KERNEL)
         contours, _ = cv2.findContours(blobs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         sx, sy = self._scale
         counting: list[Box] = []
         shapes: list[Box] = []
+        heads: list[Box] = []
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
             if w * h < self._min_area_px:
@@ -240,22 +260,43 @@ class MotionDetector:
             if area < self._min_area_px:
                 continue
             shapes.append(Box(x * sx, y * sy, w * sx, h * sy, score=float(area)))
+            at_left, at_right = x == 0, x + w == self._size[0]
+            for hx, hy, hw, hh in head_boxes(blobs[rows, cols], at_left, at_right):
+                heads.append(Box((x + hx) * sx, (y + hy) * sy, hw * sx, hh * sy, 1.0))
             area_in_zone = cv2.countNonZero(in_zone[rows, cols])
             if area_in_zone < self._min_area_px:
                 continue
-            if not self._whole_frame:
-                inside = cv2.bitwise_and(blobs[rows, cols], self._zone[rows, cols])
-                rows_inside = cv2.countNonZero(cv2.reduce(inside, 1, cv2.REDUCE_MAX))
-                if rows_inside < self._config.min_inside * h:
-                    continue
+            if not self._whole_frame and not self._stands_in(changed[rows, cols], x, y, h):
+                continue
             counting.append(Box(x * sx, y * sy, w * sx, h * sy, score=float(area_in_zone)))
-        return tuple(counting), tuple(shapes)
+        return tuple(counting), tuple(shapes), tuple(heads)
+
+    def _stands_in(self, changed: np.ndarray, x: int, y: int, h: int) -> bool:
+        """True when a blob's feet stand inside the zones, well in from their far edge.
+
+        The feet are the middle of the changed pixels in the blob's bottom rows. Going
+        straight up from them, at least `min_inside` of the blob's height, and at least
+        `foot_margin` of the frame height, must lie inside the zones. A passer-by on
+        the street whose legs reach over the zone's far edge stands outside it (or only
+        a little in, for a fraction of their height); a visitor on the walkway or the
+        porch stands deep inside. A blob cut by the frame's bottom (someone close to the
+        camera) stands wherever the zone meets the bottom.
+        """
+        bottom = changed[max(0, h - max(2, h // 8)) :, :]
+        columns = np.flatnonzero(bottom.any(axis=0))
+        if columns.size == 0:
+            return False
+        foot_x = x + int(columns[columns.size // 2])
+        foot_y = y + h - 1
+        depth = int(self._depth[foot_y, foot_x])
+        return depth >= max(self._config.min_inside * h, self._foot_margin)
 
     def _debounce(
         self,
         t: float,
         boxes: tuple[Box, ...],
         shapes: tuple[Box, ...],
+        heads: tuple[Box, ...],
         score: float,
         *,
         global_change: bool,
@@ -272,6 +313,7 @@ class MotionDetector:
             t=t,
             boxes=boxes,
             shapes=shapes,
+            heads=heads,
             score=score,
             motion=motion,
             active=self._active,
