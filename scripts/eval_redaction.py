@@ -29,13 +29,16 @@ from pathlib import Path
 import av
 import cv2
 
-from edge.core.config.models import Config
-from edge.device.encoder import H264SegmentEncoder, MemoryOutput
-from edge.device.frame import Frame
-from edge.device.recorder import ClipEnd, ClipStart, SegmentStart, Write
-from edge.device.stages import build_stages
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # measure this checkout's code, not an installed copy
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from edge.core.config.models import Config  # noqa: E402
+from edge.device.encoder import H264SegmentEncoder, MemoryOutput  # noqa: E402
+from edge.device.frame import Frame  # noqa: E402
+from edge.device.recorder import ClipEnd, ClipStart, SegmentStart, Write  # noqa: E402
+from edge.device.stages import build_stages  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
 BUCKETS = ("<24", "24-48", "48-96", ">96")
 
 
