@@ -22,7 +22,8 @@ of each column):
   shoulder and gives none; a run that more than doubles in one step has reached
   something else (a second shape merged below the head) and is not widened further.
 
-A head cut by the frame's side shows only part of its width, so there the box is made
+A shape cut by the frame's side may show only part of a head's width (or a runner
+entering, blurred), so a head in the half of such a shape next to that side is made
 at least as tall as half the shape's width or a quarter of its height suggest.
 Limits: a raised arm or a hand above the head is taken for a head as well (covered, at
 little cost); a head that did not change against the background (same brightness as
@@ -41,6 +42,8 @@ _DROP_SHARE = 1.6  # box ends this share of the width below the head top
 _BODY_SHARE = 0.4  # head size at least this share of the body's width (the columns the
 # head's slopes reach: shoulders, arms, motion blur), since a blurred head's top is
 # a shallow smear whose run is narrower than the head ...
+_BODY_CAP = 3.0  # ... but at most this many times the run's width (a body merged with
+# the ghost of where someone stood is wider than any body)
 _EDGE_HEIGHT_SHARE = 0.25  # ... or of its height (it may be entering, half its width out)
 _EDGE_SHARE = 0.5  # a head cut by the frame side: width at least this share of the shape
 _SLOPE_TOLERANCE = 1  # skyline px a falling slope may rise again (noise)
@@ -105,8 +108,8 @@ def head_boxes(
             continue
         run_w = float(b - a)
         body = float(width if not boxes else sb - sa)
-        size = max(run_w, _BODY_SHARE * body)
-        if (a == 0 and at_left_edge) or (b == width and at_right_edge):
+        size = max(run_w, min(_BODY_SHARE * body, _BODY_CAP * run_w))
+        if (at_left_edge and 2 * a < width) or (at_right_edge and 2 * b > width):
             size = max(size, _EDGE_SHARE * width, _EDGE_HEIGHT_SHARE * height)
         # Everything within the head's height of its top: the head and its blur streak.
         wa, wb = _run(top, x, y + round(_BODY_SHARE * body))
