@@ -134,7 +134,7 @@ def scene(mc, name: str, cast, tex, rng):
     c = SPEC["cast"][name]
     W = mc.W
     fx = mc.Effects()
-    fx.gain = lambda t: 1.0 + 0.04 * math.sin(2 * math.pi * t / 9.0)  # noqa: E731
+    fx.gain = lambda t: 1.0 + 0.04 * math.sin(2 * math.pi * t / 9.0)
     with_post = False
 
     def actor(aid, ref, role, keys, **kw):
@@ -179,7 +179,9 @@ def scene(mc, name: str, cast, tex, rng):
         notes = "Passers-by on the near sidewalk whose legs reach over the motion zone's far edge."
     elif name == "parcel_visitor":
         dur = 18.0
-        courier = actor("p0", c[0], "visitor", mc._approach_keys(0.8, 600, 700, 170.0, 6.0, 3.5, 5.0))
+        courier = actor(
+            "p0", c[0], "visitor", mc._approach_keys(0.8, 600, 700, 170.0, 6.0, 3.5, 5.0)
+        )
         courier.parcel = True
         actors = [courier]
         notes = "A visitor carries a parcel in front of the chest to the door and back."
@@ -200,10 +202,14 @@ def scene(mc, name: str, cast, tex, rng):
                 blur_exposure=0.5,
             )
         ]
-        notes = "A child's small face (31-40 px) enters at the left edge, low and close to the camera."
+        notes = (
+            "A child's small face (31-40 px) enters at the left edge, low and close to the camera."
+        )
     elif name == "turn_away":
         dur = 18.0
-        visitor = actor("p0", c[0], "visitor", mc._approach_keys(0.5, 620, 640, 185.0, 5.5, 7.0, 5.0))
+        visitor = actor(
+            "p0", c[0], "visitor", mc._approach_keys(0.5, 620, 640, 185.0, 5.5, 7.0, 5.0)
+        )
         visitor.turns = [(8.5, 10.0), (11.0, 12.5)]
         actors = [visitor]
         notes = "A visitor at the door turns the head away and back twice."

@@ -20,6 +20,8 @@ import numpy as np
 from edge.core.config.models import MotionConfig
 from edge.device.faces.heads import head_boxes
 from edge.device.frame import Box, Frame
+from edge.device.presence import FootTracks
+from edge.device.shrink import shrink
 from edge.device.zones import polygon_mask
 
 # Changed pixels (someone standing at the door) are learnt this many times more slowly
@@ -90,13 +92,7 @@ def small_gray(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    width, height = size
-    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
-        half = (image.shape[1] // 2, image.shape[0] // 2)
-        image = cv2.resize(image, half, interpolation=cv2.INTER_LINEAR)
-    if (image.shape[1], image.shape[0]) == size:
-        return image
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return shrink(image, size)
 
 
 def changed_pixels(
@@ -122,19 +118,11 @@ def changed_pixels(
     return cv2.bitwise_and(changed_global, changed_local), lighting, gain
 
 
-def zone_depth(zone: np.ndarray) -> np.ndarray:
-    """Per pixel, how many zone pixels lie straight above it without a gap (itself included).
-
-    0 outside the zone. Pixels of the frame's top row that are in the zone count the
-    rows above the frame as zone too (the zone goes on out of the picture).
-    """
-    depth = np.zeros(zone.shape, np.int32)
-    run = np.where(zone[0], zone.shape[0], 0).astype(np.int32)
-    depth[0] = run
-    for row in range(1, zone.shape[0]):
-        run = np.where(zone[row], run + 1, 0)
-        depth[row] = run
-    return depth
+def _foot_column(changed: np.ndarray) -> int | None:
+    """Column of a blob's feet: the middle of its changed pixels in the bottom rows."""
+    h = changed.shape[0]
+    columns = np.flatnonzero(changed[max(0, h - max(2, h // 8)) :, :].any(axis=0))
+    return int(columns[columns.size // 2]) if columns.size else None
 
 
 def _cells(length: int) -> int:
@@ -174,8 +162,7 @@ class MotionDetector:
         zone = polygon_mask(config.zones, w, h) if config.zones else np.ones((h, w), bool)
         self._zone = zone.astype(np.uint8) * 255
         self._zone_pixels = max(1, int(zone.sum()))
-        self._depth = zone_depth(zone)
-        self._foot_margin = config.foot_margin * h
+        self._feet = FootTracks(zone, config.min_inside, config.foot_margin, self._whole_frame)
         self._min_area_px = max(1.0, config.min_area * w * h)
         self._grid = (_cells(w), _cells(h))
         self._scale = (frame_size[0] / w, frame_size[1] / h)
@@ -218,7 +205,8 @@ class MotionDetector:
 
         in_zone = cv2.bitwise_and(changed, self._zone)
         area = cv2.countNonZero(in_zone)
-        boxes, shapes, heads = self._blobs(changed, in_zone) if moved else ((), (), ())
+        self._feet.start_frame(t)
+        boxes, shapes, heads = self._blobs(changed, in_zone, t) if moved else ((), (), ())
         return self._debounce(
             t, boxes, shapes, heads, area / self._zone_pixels, global_change=False
         )
@@ -238,12 +226,13 @@ class MotionDetector:
         cv2.accumulateWeighted(gray, background, slow, mask=changed)
 
     def _blobs(
-        self, changed: np.ndarray, in_zone: np.ndarray
+        self, changed: np.ndarray, in_zone: np.ndarray, t: float
     ) -> tuple[tuple[Box, ...], tuple[Box, ...], tuple[Box, ...]]:
         """Boxes of the moving blobs that count, of every moving blob, and of their heads.
 
         A blob is kept when at least `min_area` of it changed. It counts when that much
-        changed inside the zones and, with zones set, it stands in them (`_stands_in`).
+        changed inside the zones and its feet say it is someone coming to the door
+        (`edge.device.presence`).
         """
         blobs = cv2.dilate(changed, _GROUP_KERNEL)
         contours, _ = cv2.findContours(blobs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -266,30 +255,11 @@ class MotionDetector:
             area_in_zone = cv2.countNonZero(in_zone[rows, cols])
             if area_in_zone < self._min_area_px:
                 continue
-            if not self._whole_frame and not self._stands_in(changed[rows, cols], x, y, h):
+            foot_x = _foot_column(changed[rows, cols])
+            if foot_x is None or not self._feet.counts(x + foot_x, y + h - 1, h, t):
                 continue
             counting.append(Box(x * sx, y * sy, w * sx, h * sy, score=float(area_in_zone)))
         return tuple(counting), tuple(shapes), tuple(heads)
-
-    def _stands_in(self, changed: np.ndarray, x: int, y: int, h: int) -> bool:
-        """True when a blob's feet stand inside the zones, well in from their far edge.
-
-        The feet are the middle of the changed pixels in the blob's bottom rows. Going
-        straight up from them, at least `min_inside` of the blob's height, and at least
-        `foot_margin` of the frame height, must lie inside the zones. A passer-by on
-        the street whose legs reach over the zone's far edge stands outside it (or only
-        a little in, for a fraction of their height); a visitor on the walkway or the
-        porch stands deep inside. A blob cut by the frame's bottom (someone close to the
-        camera) stands wherever the zone meets the bottom.
-        """
-        bottom = changed[max(0, h - max(2, h // 8)) :, :]
-        columns = np.flatnonzero(bottom.any(axis=0))
-        if columns.size == 0:
-            return False
-        foot_x = x + int(columns[columns.size // 2])
-        foot_y = y + h - 1
-        depth = int(self._depth[foot_y, foot_x])
-        return depth >= max(self._config.min_inside * h, self._foot_margin)
 
     def _debounce(
         self,

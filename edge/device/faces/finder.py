@@ -29,6 +29,7 @@ from edge.core.config.models import FacesConfig
 from edge.device.faces.changes import changed_bounds, open_cells, thumbnail
 from edge.device.faces.tracker import FaceTracker
 from edge.device.frame import Box, Frame
+from edge.device.shrink import shrink
 
 _SCAN_FACE_PX = 20.0  # CenterFace finds nearly every face from about this height
 _CROP_FACE_PX = 30.0  # height a tracked face is scaled to in its crop, about ...
@@ -123,7 +124,7 @@ def detect_in(
     s = region.scale
     if s < 1.0:
         size = (max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s)))
-        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        crop = shrink(crop, size)
         sx, sy = crop.shape[1] / (region.x1 - region.x0), crop.shape[0] / (region.y1 - region.y0)
     else:
         sx = sy = 1.0
