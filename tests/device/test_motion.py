@@ -154,6 +154,21 @@ def test_passer_by_whose_legs_dip_into_the_zone_does_not_count() -> None:
     assert never_active(results)
 
 
+def test_passer_by_along_the_zone_edge_with_most_legs_inside_does_not_count() -> None:
+    # 55 % of the body inside the zone, walking along its far edge: not toward the door.
+    results = run(Clip(seconds=7, people=[Person(walking(-40, 126, start=2.0))]))
+    assert never_active(results)
+
+
+def test_person_coming_toward_the_camera_from_the_zone_edge_counts() -> None:
+    def approach(t: float) -> tuple[float, float] | None:
+        return None if t < 2.0 else (300.0, min(126.0 + 60.0 * (t - 2.0), 240.0))
+
+    results = run(Clip(seconds=6, people=[Person(approach)]))
+    assert first_active(results) is not None
+    assert first_active(results) <= 3.0
+
+
 def test_person_well_inside_the_zone_counts_even_with_the_head_outside() -> None:
     # 70 % of the body inside the zone.
     results = run(Clip(seconds=5, people=[Person(walking(-40, 144, start=2.0))]))

@@ -91,6 +91,7 @@ def head_boxes(
     height, width = mask.shape
     top = skyline(mask)
     free = top < height
+    occupied = int(free.sum())
     boxes: list[tuple[float, float, float, float]] = []
     while free.any() and len(boxes) < _MAX_HEADS:
         x = int(np.argmin(np.where(free, top, height)))
@@ -107,7 +108,7 @@ def head_boxes(
             free[sa:sb] = False
             continue
         run_w = float(b - a)
-        body = float(width if not boxes else sb - sa)
+        body = float(occupied if not boxes else sb - sa)
         size = max(run_w, min(_BODY_SHARE * body, _BODY_CAP * run_w))
         if (at_left_edge and 2 * a < width) or (at_right_edge and 2 * b > width):
             size = max(size, _EDGE_SHARE * width, _EDGE_HEIGHT_SHARE * height)
