@@ -197,7 +197,13 @@ HEADER = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=Path, default=SHARED / "testdata" / "clips")
+    parser.add_argument(
+        "--clips",
+        type=Path,
+        nargs="*",
+        default=[SHARED / "testdata" / "clips", ROOT / "testdata" / "dev_scenes"],
+        help="clip folders (default: the shared dev clips and testdata/dev_scenes)",
+    )
     parser.add_argument("--scorer", type=Path, default=SHARED / "tools" / "score.py")
     parser.add_argument("--utility", type=Path, default=SHARED / "tools" / "utility.py")
     parser.add_argument("--only", help="comma-separated clip names (default: all)")
@@ -214,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep the stored videos in this folder")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
-    truths = sorted(args.clips.glob("*.json"))
+    truths = sorted(t for folder in args.clips for t in folder.glob("*.json"))
     if args.only:
         wanted = set(args.only.split(","))
         truths = [t for t in truths if t.stem in wanted]
