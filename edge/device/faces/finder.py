@@ -34,6 +34,7 @@ from edge.device.shrink import shrink
 _SCAN_FACE_PX = 20.0  # CenterFace finds nearly every face from about this height
 _CROP_FACE_PX = 30.0  # height a tracked face is scaled to in its crop, about ...
 _CROP_MIN_FACE_PX = 24.0  # ... and at least
+_CROP_MAX_PX = 160 * 160  # detector input pixels of one crop, at most
 _CROP_CONTEXT = 0.25  # crop = cover box grown by this share of the face size per side
 _SCAN_CONTEXT = 0.18  # scan this share of the frame height beyond the non-public area
 _NMS_IOU = 0.3
@@ -87,7 +88,7 @@ def crop_region(cover: Box, face_h: float, width: int, height: int) -> Region | 
 
     The scale makes the face about `_CROP_FACE_PX` tall, adjusted so that the scaled crop
     fits the detector's 32-pixel input grid (padding would cost the same time), but never
-    below `_CROP_MIN_FACE_PX`.
+    below `_CROP_MIN_FACE_PX`, unless the crop would then exceed `_CROP_MAX_PX`.
     """
     pad = _CROP_CONTEXT * face_h
     x0 = max(0, math.floor(cover.x - pad))
@@ -100,6 +101,10 @@ def crop_region(cover: Box, face_h: float, width: int, height: int) -> Region | 
     side = max(x1 - x0, y1 - y0)
     grid = max(_GRID, round(side * _CROP_FACE_PX / face_h / _GRID) * _GRID)
     scale = max(grid / side, _CROP_MIN_FACE_PX / face_h)
+    # A fast or uncertain track has a cover box far larger than its face; looking for
+    # the face in all of it at face scale costs more than a whole scan (70 ms for a
+    # 600x470 crop). It stays covered meanwhile and the scans look for it there.
+    scale = min(scale, math.sqrt(_CROP_MAX_PX / ((x1 - x0) * (y1 - y0))))
     return Region(x0, y0, x1, y1, min(1.0, scale))
 
 
