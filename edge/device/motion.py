@@ -45,10 +45,6 @@ _GAIN_JUMP = 0.2
 # knees barely differ from the background still forms one blob from head to feet.
 _GROUP_KERNEL = np.ones((5, 3), np.uint8)
 
-# What moved since the last frame is grown by this much (small-copy px, ~36 px at 720p)
-# to take in the whole of a head of which only the outline changed.
-_STIR_KERNEL = np.ones((9, 9), np.uint8)
-
 
 @dataclass(frozen=True, slots=True)
 class MotionResult:
@@ -122,18 +118,6 @@ def changed_pixels(
     return cv2.bitwise_and(changed_global, changed_local), lighting, gain
 
 
-def _stirring(gray: np.ndarray, previous: np.ndarray | None, threshold: float) -> np.ndarray:
-    """Mask (255) of what changed since the previous frame, grown by `_STIR_KERNEL`.
-
-    Someone standing still still sways and breathes; a ghost (where someone stood, not
-    yet learnt back into the background) does not move at all.
-    """
-    if previous is None:
-        return np.full(gray.shape, 255, np.uint8)
-    moved = cv2.compare(cv2.absdiff(gray, previous), threshold / 2, cv2.CMP_GT)
-    return cv2.dilate(moved, _STIR_KERNEL)
-
-
 def _foot_column(changed: np.ndarray) -> int | None:
     """Column of a blob's feet: the middle of its changed pixels in the bottom rows."""
     h = changed.shape[0]
@@ -183,7 +167,6 @@ class MotionDetector:
         self._grid = (_cells(w), _cells(h))
         self._scale = (frame_size[0] / w, frame_size[1] / h)
         self._background: np.ndarray | None = None
-        self._previous: np.ndarray | None = None
         self._last_t = -math.inf
         self._ready_at = math.inf
         self._fast_until = -math.inf
@@ -195,7 +178,6 @@ class MotionDetector:
         """Compare one frame with the background, learn from it and return the result."""
         source = frame.lores if frame.lores is not None else frame.image
         gray = small_gray(source, self._size).astype(np.float32)
-        previous, self._previous = self._previous, gray
         t = frame.t
         if self._background is None:
             self._background = gray
@@ -224,10 +206,7 @@ class MotionDetector:
         in_zone = cv2.bitwise_and(changed, self._zone)
         area = cv2.countNonZero(in_zone)
         self._feet.start_frame(t)
-        stirring = _stirring(gray, previous, float(self._config.threshold))
-        boxes, shapes, heads = (
-            self._blobs(changed, in_zone, stirring, t) if moved else ((), (), ())
-        )
+        boxes, shapes, heads = self._blobs(changed, in_zone, t) if moved else ((), (), ())
         return self._debounce(
             t, boxes, shapes, heads, area / self._zone_pixels, global_change=False
         )
@@ -247,7 +226,7 @@ class MotionDetector:
         cv2.accumulateWeighted(gray, background, slow, mask=changed)
 
     def _blobs(
-        self, changed: np.ndarray, in_zone: np.ndarray, stirring: np.ndarray, t: float
+        self, changed: np.ndarray, in_zone: np.ndarray, t: float
     ) -> tuple[tuple[Box, ...], tuple[Box, ...], tuple[Box, ...]]:
         """Boxes of the moving blobs that count, of every moving blob, and of their heads.
 
@@ -271,10 +250,7 @@ class MotionDetector:
                 continue
             shapes.append(Box(x * sx, y * sy, w * sx, h * sy, score=float(area)))
             at_left, at_right = x == 0, x + w == self._size[0]
-            # Heads only on the part that moved since the last frame: where someone stood
-            # and left (a ghost the background is still learning) has no head.
-            live = cv2.bitwise_and(blobs[rows, cols], stirring[rows, cols])
-            for hx, hy, hw, hh in head_boxes(live, at_left, at_right):
+            for hx, hy, hw, hh in head_boxes(blobs[rows, cols], at_left, at_right):
                 heads.append(Box((x + hx) * sx, (y + hy) * sy, hw * sx, hh * sy, 1.0))
             area_in_zone = cv2.countNonZero(in_zone[rows, cols])
             if area_in_zone < self._min_area_px:
