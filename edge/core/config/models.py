@@ -286,8 +286,9 @@ class FacesConfig(Section):
     cover_moving_heads: bool = Field(
         default=True,
         description=(
-            "Also obscure the top of every moving shape in which no face was detected in "
-            "that frame: people too motion-blurred for the detector, or just come into view."
+            "Also obscure the heads of every moving shape (found on its outline) in which no "
+            "face was detected in that frame: people too motion-blurred for the detector, "
+            "or just come into view. Only heads: bodies, hands and parcels stay visible."
         ),
     )
     budget_ms: float = Field(
