@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Measure what the product stores from the dev clips: face and public-area leaks, recall.
 
-Runs every dev clip through the daemon's own stages (built by `edge.device.stages`, as
-the daemon builds them: motion, redaction, recorder, H.264 segment encoder) with the
+Runs every dev clip (the shared ones and testdata/dev_scenes) through the daemon's own
+stages (built by `edge.device.stages`, as the daemon builds them: motion, redaction,
+recorder, H.264 segment encoder) with the
 clip's suggested public areas and motion zones and the default config otherwise,
 writes the stored segments to a temporary folder (the scorer needs files) and scores them with the
 black-box scorer `shared/tools/score.py`. With `--deface` it also runs deface (default
 settings, pinned to one core) on each clip and scores its output the same way.
 
-    python3 scripts/eval_redaction.py [--clips DIR] [--only a,b] [--record-all] [--deface]
+    python3 scripts/eval_redaction.py [--clips DIR ...] [--only a,b] [--record-all] [--deface]
 
 Each clip's stored output is also measured with `shared/tools/utility.py`: the share
 of moving-people tiles (outside the 2x face boxes) whose detail survived ("kept").
