@@ -22,11 +22,14 @@ import av
 import cv2
 import numpy as np
 
-from edge.core.config.models import Config
-from edge.device.frame import Frame
-from edge.device.stages import build_stages
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # measure this checkout's code, not an installed copy
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from edge.core.config.models import Config  # noqa: E402
+from edge.device.frame import Frame  # noqa: E402
+from edge.device.stages import build_stages  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
 
 
 def polygons_0to1(truth: dict, key: str) -> list[list[tuple[float, float]]]:

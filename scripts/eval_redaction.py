@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Measure what the product stores from the dev clips: face and public-area leaks, recall.
 
-Runs every dev clip through the daemon's own stages (built by `edge.device.stages`, as
-the daemon builds them: motion, redaction, recorder, H.264 segment encoder) with the
+Runs every dev clip (the shared ones and testdata/dev_scenes) through the daemon's own
+stages (built by `edge.device.stages`, as the daemon builds them: motion, redaction,
+recorder, H.264 segment encoder) with the
 clip's suggested public areas and motion zones and the default config otherwise,
 writes the stored segments to a temporary folder (the scorer needs files) and scores them with the
 black-box scorer `shared/tools/score.py`. With `--deface` it also runs deface (default
 settings, pinned to one core) on each clip and scores its output the same way.
 
-    python3 scripts/eval_redaction.py [--clips DIR] [--only a,b] [--record-all] [--deface]
+    python3 scripts/eval_redaction.py [--clips DIR ...] [--only a,b] [--record-all] [--deface]
+
+Each clip's stored output is also measured with `shared/tools/utility.py`: the share
+of moving-people tiles (outside the 2x face boxes) whose detail survived ("kept").
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ from pathlib import Path
 import av
 import cv2
 
-from edge.core.config.models import Config
-from edge.device.encoder import H264SegmentEncoder, MemoryOutput
-from edge.device.frame import Frame
-from edge.device.recorder import ClipEnd, ClipStart, SegmentStart, Write
-from edge.device.stages import build_stages
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # measure this checkout's code, not an installed copy
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+from edge.core.config.models import Config  # noqa: E402
+from edge.device.encoder import H264SegmentEncoder, MemoryOutput  # noqa: E402
+from edge.device.frame import Frame  # noqa: E402
+from edge.device.recorder import ClipEnd, ClipStart, SegmentStart, Write  # noqa: E402
+from edge.device.stages import build_stages  # noqa: E402
+
+SHARED = ROOT.parent / "shared"
 BUCKETS = ("<24", "24-48", "48-96", ">96")
 
 
@@ -120,6 +127,26 @@ def score(scorer: Path, truth_path: Path, outputs: list[str], out_dir: Path, tag
     return json.loads(result.read_text())
 
 
+def utility(tool: Path, truth_path: Path, clip: Path, manifest: Path) -> dict:
+    """Run the shared utility measure (detail kept on moving people) on one clip's output."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(tool),
+            "--gt",
+            str(truth_path),
+            "--orig",
+            str(clip),
+            "--manifest",
+            str(manifest),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def run_deface(deface: str, clip: Path, out_dir: Path, n_frames: int) -> tuple[Path, float]:
     """Anonymise a clip with deface's default settings on one core; output and ms/frame."""
     out = out_dir / f"{clip.stem}_deface.mp4"
@@ -136,6 +163,11 @@ def run_deface(deface: str, clip: Path, out_dir: Path, n_frames: int) -> tuple[P
 
 def _pct(v: float | None) -> str:
     return "   n/a" if v is None else f"{100 * v:6.2f}"
+
+
+def _kept_cell(kept: dict) -> str:
+    share = kept["kept_share"]
+    return f"  kept {'n/a' if share is None else f'{100 * share:.1f}%'} of {kept['moving_tiles']}"
 
 
 def _bucket_cell(by_size: dict, name: str) -> str:
@@ -166,8 +198,15 @@ HEADER = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=Path, default=SHARED / "testdata" / "clips")
+    parser.add_argument(
+        "--clips",
+        type=Path,
+        nargs="*",
+        default=[SHARED / "testdata" / "clips", ROOT / "testdata" / "dev_scenes"],
+        help="clip folders (default: the shared dev clips and testdata/dev_scenes)",
+    )
     parser.add_argument("--scorer", type=Path, default=SHARED / "tools" / "score.py")
+    parser.add_argument("--utility", type=Path, default=SHARED / "tools" / "utility.py")
     parser.add_argument("--only", help="comma-separated clip names (default: all)")
     parser.add_argument(
         "--record-all", action="store_true", help="store every frame (no motion gating)"
@@ -182,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="keep the stored videos in this folder")
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
-    truths = sorted(args.clips.glob("*.json"))
+    truths = sorted(t for folder in args.clips for t in folder.glob("*.json"))
     if args.only:
         wanted = set(args.only.split(","))
         truths = [t for t in truths if t.stem in wanted]
@@ -206,8 +245,10 @@ def main(argv: list[str] | None = None) -> int:
             ours = score(
                 args.scorer, truth_path, ["--manifest", str(run["manifest"])], out_dir, "ours"
             )
+            kept = utility(args.utility, truth_path, clip, run["manifest"])
+            ours["utility"] = kept
             extra = f"  fail-closed {run['fail_closed']}" if run["fail_closed"] else ""
-            print_row(truth_path.stem, ours, run["ms_per_frame"], extra)
+            print_row(truth_path.stem, ours, run["ms_per_frame"], _kept_cell(kept) + extra)
             results[truth_path.stem] = {"ours": ours, "ms_per_frame": run["ms_per_frame"]}
             if args.deface:
                 video, ms = run_deface(args.deface, clip, out_dir, truth["n_frames"])
@@ -239,6 +280,10 @@ def _print_totals(results: dict) -> None:
         ms_key = "ms_per_frame" if who == "ours" else "deface_ms_per_frame"
         ms = sum(r[ms_key] for r in results.values() if ms_key in r) / len(rows)
         rate = f"{100 * leaked / recorded:.3f}%" if recorded else "n/a"
+        tiles = sum(r["utility"]["moving_tiles"] for r in rows if "utility" in r)
+        kept = sum(r["utility"]["kept"] for r in rows if "utility" in r)
+        if tiles:
+            print(f"TOTAL {who}: detail kept on moving people {100 * kept / tiles:.1f}% of {tiles}")
         print(
             f"TOTAL {who}: face leaks {leaked}/{recorded} ({rate}); by size "
             + ", ".join(f"{b}: {lk}/{n}" for b, (lk, n) in sizes.items())

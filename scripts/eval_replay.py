@@ -5,8 +5,11 @@ This is the whole product as a user runs it (decode, motion, redaction, pre-roll
 segments, H.264, age, disk, export), so it shows that the pipeline adds no leak to what
 the redaction evaluation measures: pre-roll and segment joins included.
 
-    python scripts/eval_replay.py [--clips DIR] [--only NAME ...] [--json OUT]
+    python scripts/eval_replay.py [--clips DIR ...] [--only NAME ...] [--json OUT]
 
+By default the shared dev clips and this project's extra scenes (testdata/dev_scenes,
+made by scripts/make_dev_scenes.py). Each export is also measured with
+../shared/tools/utility.py (detail kept on moving people outside their heads).
 Needs ../shared/testdata/clips and ../shared/tools/score.py (not part of the product).
 """
 
@@ -55,7 +58,7 @@ def device_config(root: Path, gt: dict) -> tuple[Path, Path]:
     return config, key
 
 
-def evaluate(clip: Path, scorer: Path) -> dict:
+def evaluate(clip: Path, scorer: Path, utility: Path) -> dict:
     gt = json.loads(clip.with_suffix(".json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -89,6 +92,22 @@ def evaluate(clip: Path, scorer: Path) -> dict:
             check=True,
         )
         result = json.loads(scored.read_text())
+        kept = subprocess.run(
+            [
+                sys.executable,
+                str(utility),
+                "--gt",
+                str(clip.with_suffix(".json")),
+                "--orig",
+                str(clip),
+                "--manifest",
+                str(manifest),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result["utility"] = json.loads(kept.stdout.strip().splitlines()[-1])
     return {"clip": clip.stem, "summary": summary, "replay_s": replay_s, "score": result}
 
 
@@ -98,36 +117,49 @@ def row(r: dict) -> str:
     public = s["public_area"]["leak_rate"]
     recall = s.get("visitor_recall")
     false_rec = s.get("false_recording_s")
+    share = s["utility"]["kept_share"]
     return (
         f"{r['clip']:18s} {len(summary['clips']):5d} {leak:>9s} "
         f"{'-' if public is None else f'{100 * public:.2f}%':>8s} "
         f"{'-' if recall is None else f'{100 * recall:.1f}%':>7s} "
         f"{'-' if false_rec is None else f'{false_rec:.1f}':>6s} "
-        f"{summary['fps']:6.1f} {summary['fail_closed_frames']:5d}"
+        f"{summary['fps']:6.1f} {summary['fail_closed_frames']:5d} "
+        f"{'-' if share is None else f'{100 * share:.1f}%':>6s}"
     )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=Path, default=SHARED / "testdata" / "clips")
+    parser.add_argument(
+        "--clips",
+        type=Path,
+        nargs="*",
+        default=[SHARED / "testdata" / "clips", ROOT / "testdata" / "dev_scenes"],
+    )
     parser.add_argument("--only", nargs="*", help="clip names (default: all)")
     parser.add_argument("--json", type=Path, help="write every result here")
     args = parser.parse_args()
     scorer = SHARED / "tools" / "score.py"
-    if not args.clips.is_dir() or not scorer.is_file():
-        print(f"needs {args.clips} and {scorer}", file=sys.stderr)
+    utility = SHARED / "tools" / "utility.py"
+    missing = [p for p in [*args.clips, scorer, utility] if not p.exists()]
+    if missing:
+        print(f"needs {', '.join(map(str, missing))}", file=sys.stderr)
         return 1
-    clips = sorted(args.clips.glob("*.mp4"))
+    clips = sorted(c for folder in args.clips for c in folder.glob("*.mp4"))
     if args.only:
         clips = [c for c in clips if c.stem in args.only]
-    print(f"{'clip':18s} clips    leaked   public  recall  f.rec    fps  fail")
+    print(f"{'clip':18s} clips    leaked   public  recall  f.rec    fps  fail   kept")
     results = []
     for clip in clips:
-        results.append(evaluate(clip, scorer))
+        results.append(evaluate(clip, scorer, utility))
         print(row(results[-1]), flush=True)
     leaked = sum(r["score"]["face_frames_leaked"] for r in results)
     recorded = sum(r["score"]["face_frames_recorded"] for r in results)
+    tiles = sum(r["score"]["utility"]["moving_tiles"] for r in results)
+    kept = sum(r["score"]["utility"]["kept"] for r in results)
     print(f"TOTAL face-frames leaked {leaked}/{recorded}")
+    if tiles:
+        print(f"TOTAL detail kept on moving people {100 * kept / tiles:.1f}% of {tiles} tiles")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

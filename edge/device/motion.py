@@ -18,7 +18,10 @@ import cv2
 import numpy as np
 
 from edge.core.config.models import MotionConfig
+from edge.device.faces.heads import head_boxes
 from edge.device.frame import Box, Frame
+from edge.device.presence import FootTracks
+from edge.device.shrink import shrink
 from edge.device.zones import polygon_mask
 
 # Changed pixels (someone standing at the door) are learnt this many times more slowly
@@ -50,7 +53,8 @@ class MotionResult:
     `boxes` are the moving blobs that count (enough of them inside the zones), in
     full-frame pixels, each with its changed in-zone area (small-copy pixels) as score;
     `shapes` every moving blob in the frame, zones or not, with its changed area as
-    score, for stages that must look at anyone moving (covering heads).
+    score, for stages that must look at anyone moving; `heads` the head boxes found on
+    the outline of every one of those shapes (`edge.device.faces.heads`), frame pixels.
     `score` is the changed fraction of the zone area. `motion` says this frame had
     motion; `active` is the debounced state: on after `min_frames` frames in a row with
     motion, off once `post_seconds` passed without. `global_change` is set while a
@@ -62,6 +66,7 @@ class MotionResult:
     t: float
     boxes: tuple[Box, ...]
     shapes: tuple[Box, ...]
+    heads: tuple[Box, ...]
     score: float
     motion: bool
     active: bool
@@ -87,13 +92,7 @@ def small_gray(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    width, height = size
-    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
-        half = (image.shape[1] // 2, image.shape[0] // 2)
-        image = cv2.resize(image, half, interpolation=cv2.INTER_LINEAR)
-    if (image.shape[1], image.shape[0]) == size:
-        return image
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return shrink(image, size)
 
 
 def changed_pixels(
@@ -117,6 +116,13 @@ def changed_pixels(
     changed_local = cv2.compare(cv2.absdiff(gray, relit), threshold, cv2.CMP_GT)
     lighting = cv2.countNonZero(cv2.subtract(changed_global, changed_local))
     return cv2.bitwise_and(changed_global, changed_local), lighting, gain
+
+
+def _foot_column(changed: np.ndarray) -> int | None:
+    """Column of a blob's feet: the middle of its changed pixels in the bottom rows."""
+    h = changed.shape[0]
+    columns = np.flatnonzero(changed[max(0, h - max(2, h // 8)) :, :].any(axis=0))
+    return int(columns[columns.size // 2]) if columns.size else None
 
 
 def _cells(length: int) -> int:
@@ -156,6 +162,7 @@ class MotionDetector:
         zone = polygon_mask(config.zones, w, h) if config.zones else np.ones((h, w), bool)
         self._zone = zone.astype(np.uint8) * 255
         self._zone_pixels = max(1, int(zone.sum()))
+        self._feet = FootTracks(zone, config.min_inside, config.foot_margin, self._whole_frame)
         self._min_area_px = max(1.0, config.min_area * w * h)
         self._grid = (_cells(w), _cells(h))
         self._scale = (frame_size[0] / w, frame_size[1] / h)
@@ -176,7 +183,7 @@ class MotionDetector:
             self._background = gray
             self._last_t = t
             self._ready_at = self._fast_until = t + self._config.warmup_seconds
-            return self._debounce(t, (), (), 0.0, global_change=False)
+            return self._debounce(t, (), (), (), 0.0, global_change=False)
 
         changed, lighting, gain = changed_pixels(
             gray, self._background, self._grid, float(self._config.threshold)
@@ -194,12 +201,15 @@ class MotionDetector:
             # a clip already running is held on meanwhile rather than cut short.
             if self._active:
                 self._last_motion_t = t
-            return self._debounce(t, (), (), 0.0, global_change=t >= self._ready_at)
+            return self._debounce(t, (), (), (), 0.0, global_change=t >= self._ready_at)
 
         in_zone = cv2.bitwise_and(changed, self._zone)
         area = cv2.countNonZero(in_zone)
-        boxes, shapes = self._blobs(changed, in_zone) if moved else ((), ())
-        return self._debounce(t, boxes, shapes, area / self._zone_pixels, global_change=False)
+        self._feet.start_frame(t)
+        boxes, shapes, heads = self._blobs(changed, in_zone, t) if moved else ((), (), ())
+        return self._debounce(
+            t, boxes, shapes, heads, area / self._zone_pixels, global_change=False
+        )
 
     def _learn(self, gray: np.ndarray, changed: np.ndarray, t: float) -> None:
         """Blend the frame into the background, changed pixels more slowly."""
@@ -216,21 +226,20 @@ class MotionDetector:
         cv2.accumulateWeighted(gray, background, slow, mask=changed)
 
     def _blobs(
-        self, changed: np.ndarray, in_zone: np.ndarray
-    ) -> tuple[tuple[Box, ...], tuple[Box, ...]]:
-        """Boxes of the moving blobs that count, and of every moving blob in the frame.
+        self, changed: np.ndarray, in_zone: np.ndarray, t: float
+    ) -> tuple[tuple[Box, ...], tuple[Box, ...], tuple[Box, ...]]:
+        """Boxes of the moving blobs that count, of every moving blob, and of their heads.
 
         A blob is kept when at least `min_area` of it changed. It counts when that much
-        changed inside the zones and, with zones set, at least `min_inside` of its
-        height lies inside them: a passer-by whose legs dip into the far edge of the
-        zone from the street does not count, a visitor walking in does once a good part
-        of them is in.
+        changed inside the zones and its feet say it is someone coming to the door
+        (`edge.device.presence`).
         """
         blobs = cv2.dilate(changed, _GROUP_KERNEL)
         contours, _ = cv2.findContours(blobs, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         sx, sy = self._scale
         counting: list[Box] = []
         shapes: list[Box] = []
+        heads: list[Box] = []
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
             if w * h < self._min_area_px:
@@ -240,22 +249,24 @@ class MotionDetector:
             if area < self._min_area_px:
                 continue
             shapes.append(Box(x * sx, y * sy, w * sx, h * sy, score=float(area)))
+            at_left, at_right = x == 0, x + w == self._size[0]
+            for hx, hy, hw, hh in head_boxes(blobs[rows, cols], at_left, at_right):
+                heads.append(Box((x + hx) * sx, (y + hy) * sy, hw * sx, hh * sy, 1.0))
             area_in_zone = cv2.countNonZero(in_zone[rows, cols])
             if area_in_zone < self._min_area_px:
                 continue
-            if not self._whole_frame:
-                inside = cv2.bitwise_and(blobs[rows, cols], self._zone[rows, cols])
-                rows_inside = cv2.countNonZero(cv2.reduce(inside, 1, cv2.REDUCE_MAX))
-                if rows_inside < self._config.min_inside * h:
-                    continue
+            foot_x = _foot_column(changed[rows, cols])
+            if foot_x is None or not self._feet.counts(x + foot_x, y + h - 1, h, t):
+                continue
             counting.append(Box(x * sx, y * sy, w * sx, h * sy, score=float(area_in_zone)))
-        return tuple(counting), tuple(shapes)
+        return tuple(counting), tuple(shapes), tuple(heads)
 
     def _debounce(
         self,
         t: float,
         boxes: tuple[Box, ...],
         shapes: tuple[Box, ...],
+        heads: tuple[Box, ...],
         score: float,
         *,
         global_change: bool,
@@ -272,6 +283,7 @@ class MotionDetector:
             t=t,
             boxes=boxes,
             shapes=shapes,
+            heads=heads,
             score=score,
             motion=motion,
             active=self._active,

@@ -41,19 +41,17 @@ def test_crop_of_a_face_that_left_the_frame_is_none() -> None:
     assert crop_region(Box(1400.0, 100.0, 50.0, 60.0), 40.0, 1280, 720) is None
 
 
-def test_head_zone_covers_the_top_of_a_moving_shape_with_no_face() -> None:
-    person = Box(600.0, 250.0, 200.0, 450.0)
-    zones = head_zones([person], faces=[])
-    assert len(zones) == 1
-    zone = zones[0]
-    assert zone.y < person.y and zone.x == person.x and zone.w == person.w
-    assert person.y + 0.3 * person.h <= zone.y + zone.h < person.y + person.h
+def test_head_zone_covers_a_moving_head_with_no_face() -> None:
+    head = Box(600.0, 250.0, 90.0, 120.0)
+    assert head_zones([head], faces=[]) == [head]
 
 
 def test_no_head_zone_where_a_face_is_already_covered() -> None:
-    person = Box(600.0, 250.0, 200.0, 450.0)
-    face = Box(660.0, 260.0, 70.0, 90.0)
-    assert head_zones([person], faces=[face]) == []
+    head = Box(600.0, 250.0, 90.0, 120.0)
+    face = Box(610.0, 260.0, 70.0, 90.0)
+    elsewhere = Box(900.0, 260.0, 70.0, 90.0)
+    assert head_zones([head], faces=[face]) == []
+    assert head_zones([head], faces=[elsewhere]) == [head]
 
 
 def test_changed_parts_are_found_and_neighbours_merged() -> None:

@@ -154,6 +154,21 @@ def test_passer_by_whose_legs_dip_into_the_zone_does_not_count() -> None:
     assert never_active(results)
 
 
+def test_passer_by_along_the_zone_edge_with_most_legs_inside_does_not_count() -> None:
+    # 55 % of the body inside the zone, walking along its far edge: not toward the door.
+    results = run(Clip(seconds=7, people=[Person(walking(-40, 126, start=2.0))]))
+    assert never_active(results)
+
+
+def test_person_coming_toward_the_camera_from_the_zone_edge_counts() -> None:
+    def approach(t: float) -> tuple[float, float] | None:
+        return None if t < 2.0 else (300.0, min(126.0 + 60.0 * (t - 2.0), 240.0))
+
+    results = run(Clip(seconds=6, people=[Person(approach)]))
+    assert first_active(results) is not None
+    assert first_active(results) <= 3.0
+
+
 def test_person_well_inside_the_zone_counts_even_with_the_head_outside() -> None:
     # 70 % of the body inside the zone.
     results = run(Clip(seconds=5, people=[Person(walking(-40, 144, start=2.0))]))
@@ -262,3 +277,15 @@ def test_lores_stream_is_used_when_the_frame_has_one() -> None:
     assert first.t <= 3.5
     # Boxes are in the main frame's pixels, not the lores stream's.
     assert first.boxes[0].y >= 2 * 200
+
+
+def test_someone_standing_very_still_keeps_a_head_cover() -> None:
+    # A child too small for the face scan stands still from 3 s: nothing moves between
+    # frames, but the shape's head must stay covered all the time it is there.
+    def stand(t: float) -> tuple[float, float] | None:
+        return None if t < 2.0 else (100.0 + 150.0 * (min(t, 3.0) - 2.0), 200.0)
+
+    results = run(Clip(seconds=7, people=[Person(stand)]))
+    still = [r for r, _ in results if r.t >= 3.5 and r.shapes]
+    assert still, "the still person is a changed shape"
+    assert all(r.heads for r in still)

@@ -226,7 +226,9 @@ def test_a_failing_handler_is_reported_not_raised() -> None:
 
 def test_router_subscribes_to_exact_topics_only() -> None:
     subscriptions = router(Daemon()).subscriptions
-    assert sorted(subscriptions) == sorted([PRIVACY_SET, REQUEST_NEW, "homeassistant/status"])
+    assert sorted(subscriptions) == sorted(
+        [PRIVACY_SET, REQUEST_NEW, "doorbell/front/decisions/new", "homeassistant/status"]
+    )
     assert not any("+" in topic or "#" in topic for topic in subscriptions)
 
 

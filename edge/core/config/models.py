@@ -129,7 +129,7 @@ class MotionConfig(Section):
         json_schema_extra={"example": [[[0.2, 0.45], [0.8, 0.45], [1.0, 1.0], [0.0, 1.0]]]},
     )
     min_frames: int = Field(
-        default=2,
+        default=3,
         ge=1,
         le=30,
         description="Consecutive frames with motion before motion counts as started.",
@@ -160,8 +160,19 @@ class MotionConfig(Section):
         ge=0.0,
         le=1.0,
         description=(
-            "Share of a moving blob's height that must lie inside the zones for it to "
-            "count, so that passers-by whose legs reach into the zone's far edge do not."
+            "A moving blob counts only where it stands in the zones: straight above the "
+            "middle of its bottom (its feet), at least this share of its height must lie "
+            "inside them, so that passers-by whose legs reach into the zone's far edge do "
+            "not count."
+        ),
+    )
+    foot_margin: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "...and the feet must stand at least this share of the frame height inside "
+            "the zones, measured straight up from them to the zone's far edge."
         ),
     )
     background_seconds: float = Field(
@@ -294,8 +305,9 @@ class FacesConfig(Section):
     cover_moving_heads: bool = Field(
         default=True,
         description=(
-            "Also obscure the top of every moving shape in which no face was detected in "
-            "that frame: people too motion-blurred for the detector, or just come into view."
+            "Also obscure the heads of every moving shape (found on its outline) in which no "
+            "face was detected in that frame: people too motion-blurred for the detector, "
+            "or just come into view. Only heads: bodies, hands and parcels stay visible."
         ),
     )
     budget_ms: float = Field(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edge.device.shrink import shrink
+
 SHRINK = 8  # the thumbnail is the frame shrunk by this factor
 _THRESHOLD = 10.0  # gray levels (0..255) of change in a thumbnail pixel that count
 
@@ -19,9 +21,7 @@ _THRESHOLD = 10.0  # gray levels (0..255) of change in a thumbnail pixel that co
 def thumbnail(image: np.ndarray) -> np.ndarray:
     """A small float32 grayscale copy of a BGR frame, 1/SHRINK of its size."""
     h, w = image.shape[:2]
-    small = cv2.resize(
-        image, (max(1, w // SHRINK), max(1, h // SHRINK)), interpolation=cv2.INTER_AREA
-    )
+    small = shrink(image, (max(1, w // SHRINK), max(1, h // SHRINK)))
     return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
 
 

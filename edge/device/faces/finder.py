@@ -9,9 +9,10 @@ costs far more than a frame interval on one core. Instead, every frame:
   last scan are scanned, at the scale that makes `min_face_px` faces detectable, and
   every `full_scan_every` frames all of it (plus some context around it) is;
 - the tracker turns the detections into boxes to obscure, covering missed frames;
-- the top of every moving shape with no face detected in it is covered as well, because
-  fast, motion-blurred people are invisible to the detector and a newcomer may arrive
-  between two scans.
+- the heads of every moving shape (found on its outline by `edge.device.faces.heads`)
+  with no face detected in them are covered as well, because fast, motion-blurred
+  people are invisible to the detector and a newcomer may arrive between two scans.
+  Only heads, not the shapes' tops: the owner keeps the clothes, hands and parcels.
 """
 
 from __future__ import annotations
@@ -28,19 +29,17 @@ from edge.core.config.models import FacesConfig
 from edge.device.faces.changes import changed_bounds, open_cells, thumbnail
 from edge.device.faces.tracker import FaceTracker
 from edge.device.frame import Box, Frame
+from edge.device.shrink import shrink
 
 _SCAN_FACE_PX = 20.0  # CenterFace finds nearly every face from about this height
 _CROP_FACE_PX = 30.0  # height a tracked face is scaled to in its crop, about ...
 _CROP_MIN_FACE_PX = 24.0  # ... and at least
+_CROP_MAX_PX = 160 * 160  # detector input pixels of one crop, at most
 _CROP_CONTEXT = 0.25  # crop = cover box grown by this share of the face size per side
 _SCAN_CONTEXT = 0.18  # scan this share of the frame height beyond the non-public area
 _NMS_IOU = 0.3
 _GRID = 32  # the detector pads its input to multiples of this
 _FULL_SHARE = 0.6  # scan all of the area when the changed parts cover more than this
-_HEAD_SHARE = 0.8  # head zone height as a share of the moving shape's width ...
-_HEAD_MIN_SHARE = 0.25  # ... but at least this share of its height
-_HEAD_RISE = 0.25  # and it reaches this share of its height above the shape (hair, or a
-# head above the motion zone that the shape's box was cut at)
 
 
 class FaceDetector(Protocol):
@@ -50,10 +49,10 @@ class FaceDetector(Protocol):
 
 
 class MotionBoxes(Protocol):
-    """The part of the motion stage's result this stage uses: moving shapes, frame px."""
+    """The part of the motion stage's result this stage uses: heads of moving shapes."""
 
     @property
-    def boxes(self) -> Sequence[Box]: ...
+    def heads(self) -> Sequence[Box]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +88,7 @@ def crop_region(cover: Box, face_h: float, width: int, height: int) -> Region | 
 
     The scale makes the face about `_CROP_FACE_PX` tall, adjusted so that the scaled crop
     fits the detector's 32-pixel input grid (padding would cost the same time), but never
-    below `_CROP_MIN_FACE_PX`.
+    below `_CROP_MIN_FACE_PX`, unless the crop would then exceed `_CROP_MAX_PX`.
     """
     pad = _CROP_CONTEXT * face_h
     x0 = max(0, math.floor(cover.x - pad))
@@ -102,24 +101,24 @@ def crop_region(cover: Box, face_h: float, width: int, height: int) -> Region | 
     side = max(x1 - x0, y1 - y0)
     grid = max(_GRID, round(side * _CROP_FACE_PX / face_h / _GRID) * _GRID)
     scale = max(grid / side, _CROP_MIN_FACE_PX / face_h)
+    # A fast or uncertain track has a cover box far larger than its face; looking for
+    # the face in all of it at face scale costs more than a whole scan (70 ms for a
+    # 600x470 crop). It stays covered meanwhile and the scans look for it there.
+    scale = min(scale, math.sqrt(_CROP_MAX_PX / ((x1 - x0) * (y1 - y0))))
     return Region(x0, y0, x1, y1, min(1.0, scale))
 
 
-def head_zones(moving: Sequence[Box], faces: Sequence[Box]) -> list[Box]:
-    """The top part of each moving shape that has none of `faces` centred inside it."""
-    zones = []
-    for shape in moving:
-        zone_h = min(shape.h, max(_HEAD_SHARE * shape.w, _HEAD_MIN_SHARE * shape.h))
-        rise = _HEAD_RISE * zone_h
-        zone = Box(shape.x, shape.y - rise, shape.w, zone_h + rise)
-        covered = any(
+def head_zones(heads: Sequence[Box], faces: Sequence[Box]) -> list[Box]:
+    """The heads of moving shapes that have none of `faces` centred inside them."""
+    return [
+        zone
+        for zone in heads
+        if not any(
             zone.x <= f.x + f.w / 2 <= zone.x + zone.w
             and zone.y <= f.y + f.h / 2 <= zone.y + zone.h
             for f in faces
         )
-        if not covered:
-            zones.append(zone)
-    return zones
+    ]
 
 
 def detect_in(
@@ -130,7 +129,7 @@ def detect_in(
     s = region.scale
     if s < 1.0:
         size = (max(1, round(crop.shape[1] * s)), max(1, round(crop.shape[0] * s)))
-        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        crop = shrink(crop, size)
         sx, sy = crop.shape[1] / (region.x1 - region.x0), crop.shape[0] / (region.y1 - region.y0)
     else:
         sx = sy = 1.0
@@ -194,7 +193,8 @@ class FaceFinder:
         seen = [
             c for c, t in zip(faces, self._tracker.tracks, strict=True) if t.last_hit == frame.t
         ]
-        return faces + head_zones(motion.boxes, seen)
+        heads = [h for h in motion.heads if not self._all_public(h)]
+        return faces + head_zones(heads, seen)
 
     def _scan_regions(self, image: np.ndarray, full: bool) -> list[Region]:
         """The parts of the frame to scan now: none, the changed parts, or all of it.
