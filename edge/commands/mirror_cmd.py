@@ -54,9 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _mirror(args: argparse.Namespace) -> int:
     from edge.core.mqtt.connection import BrokerSettings, MqttSetupError, TlsSettings, read_password
+    from edge.core.mqtt.session import LinkRefused
     from edge.home.mirror_config import MirrorConfigError, MirrorReceiverConfig, load_mirror_config
     from edge.home.mirror_receiver import MirrorReceiver
-    from edge.home.mirror_service import MirrorLinkError, serve
+    from edge.home.mirror_service import serve
 
     try:
         file = load_mirror_config(args.config) if args.config else MirrorReceiverConfig()
@@ -107,7 +108,7 @@ def _mirror(args: argparse.Namespace) -> int:
     }
     try:
         serve(broker, settings.topic_root, receiver, stop)
-    except (MirrorLinkError, MqttSetupError) as exc:
+    except (LinkRefused, MqttSetupError) as exc:
         raise CommandError(str(exc)) from None
     finally:
         for sig, handler in previous.items():
