@@ -172,6 +172,11 @@ def _export_into(
     output: av.container.OutputContainer | None = None
     out_stream = None
     last_end = Fraction(0)
+    # Each clip's timestamps count from its own start: the next clip starts where the
+    # last one ended, so several clips play as one timeline that never goes back.
+    clip: str | None = None
+    offset = Fraction(0)
+    size: tuple[int, int] | None = None
     try:
         for done, (segment, path) in enumerate(segments, start=1):
             try:
@@ -184,16 +189,31 @@ def _export_into(
                 result.problems.append(str(exc))
                 progress(done, len(segments))
                 continue
+            if size is not None and (template.width, template.height) != size:
+                result.problems.append(
+                    f"clip {segment.clip_id}: frame size {template.width}x{template.height} "
+                    f"differs from {size[0]}x{size[1]}; export it on its own"
+                )
+                progress(done, len(segments))
+                continue
             if output is None:
                 output = av.open(str(partial), mode="w", format="mp4")
                 out_stream = output.add_stream_from_template(template)
+                size = (template.width, template.height)
             assert out_stream is not None
+            if segment.clip_id != clip:
+                offset = last_end if clip is not None else Fraction(0)
+                clip = segment.clip_id
             for packet in packets:
-                # Timestamps already count from the clip start; only the time base may differ.
+                # Timestamps count from the clip's start; shift them to the clip's place.
+                shift = int(offset / packet.time_base)
+                packet.pts += shift
+                if packet.dts is not None:
+                    packet.dts += shift
                 packet.stream = out_stream
                 output.mux(packet)
                 result.frames += 1
-            last_end = max(last_end, _end_time(packets))
+            last_end = max(last_end, _end_time(packets))  # the packets carry the shift
             result.segments_exported += 1
             progress(done, len(segments))
         if output is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ def export(device: Device, clip_id: str, out: Path, *extra: str) -> int:
     return main(
         [
             "export",
-            clip_id,
+            *([clip_id] if clip_id else []),
             "-i",
             str(device.owner_key_path),
             "-o",
@@ -108,3 +109,50 @@ def test_an_export_the_ledger_refuses_leaves_no_plaintext(
     assert export(device, clip_id, tmp_path / "clip.mp4") == 1
     assert "disk full" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_time_range_exports_its_clips_as_one_playable_timeline(tmp_path) -> None:
+    import av
+
+    (tmp_path / "device").mkdir()
+    device = make_device(tmp_path / "device")
+    Daemon(device.config, frames=scene_frames(14.0)).run()
+    time.sleep(1.1)  # a new clip id second
+    Daemon(device.config, frames=scene_frames(14.0)).run()
+    clips = read_clips(device.state)
+    assert len(clips) == 2
+    out = tmp_path / "range.mp4"
+    start = min(c.started_at for c in clips) - 5
+    end = max(c.ended_at or c.started_at for c in clips) + 5
+    window = ["--from", _text(start), "--until", _text(end)]
+    assert export(device, "", out, *window) == 0
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        times = [float(f.pts * f.time_base) for f in container.decode(stream)]
+    assert times == sorted(times) and len(set(times)) == len(times)  # never goes back
+    one_clip = tmp_path / "one.mp4"
+    assert export(device, clips[0].id, one_clip) == 0
+    with av.open(str(one_clip)) as container:
+        single = sum(1 for _ in container.decode(video=0))
+    assert single < len(times) <= 2 * single + 2
+    lines = (device.state / "ledger.jsonl").read_text().splitlines()
+    exported = [json.loads(x) for x in lines if json.loads(x)["type"] == "clip.exported"]
+    assert sorted(exported[0]["body"]["clips"]) == sorted(c.id for c in clips)
+
+
+def test_an_export_names_a_clip_or_a_range_not_both(recorded, tmp_path, capsys) -> None:
+    device, clip_id = recorded
+    both = ["--from", "2026-01-01T00:00:00Z", "--until", "2026-01-02T00:00:00Z"]
+    assert export(device, clip_id, tmp_path / "x.mp4", *both) == 1
+    assert "not both" in capsys.readouterr().err
+    bad_time = ["--from", "yesterday", "--until", "now"]
+    with pytest.raises(SystemExit) as usage:
+        export(device, "", tmp_path / "y.mp4", *bad_time)
+    assert usage.value.code == 2
+    assert "not an RFC 3339 time" in capsys.readouterr().err
+
+
+def _text(moment: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
