@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "export": "edge.commands.export_cmd",
     "demo": "edge.commands.demo_cmd",
     "clips": "edge.commands.clips_cmd",
+    "status": "edge.commands.status_cmd",
     "keygen": "edge.commands.keys_cmd",
     "decrypt": "edge.commands.decrypt_cmd",
     "share": "edge.commands.share_cmd",

@@ -8,6 +8,7 @@ model, motion, redaction, recorder, encoder, ledger, and MQTT when enabled.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -21,6 +22,7 @@ from edge.core.mqtt.schemas import Health, LedgerHead
 from edge.core.store.errors import StorageError
 from edge.core.store.index import ClipRecord
 from edge.core.store.outbox import Outbox
+from edge.core.store.status_file import STATUS_INTERVAL_S, DaemonStatus, write_status
 from edge.device.button import DoorbellButton
 from edge.device.capture.reopen import SourceUnavailable
 from edge.device.capture.spec import open_source
@@ -136,6 +138,7 @@ class Daemon:
         self._writer: ClipWriter | None = None
         self._peak_score = 0.0
         self._next_retention = 0.0
+        self._next_status = 0.0
         self._lock = threading.Lock()
         # Ledger entries are appended on the processing thread, not the MQTT thread.
         self._privacy_changes: list[tuple[bool, str]] = []
@@ -356,6 +359,27 @@ class Daemon:
         self._record_privacy_changes(audit)
         if time.monotonic() >= self._next_retention:
             self._enforce_retention(store, audit)
+        if time.monotonic() >= self._next_status:
+            self._next_status = time.monotonic() + STATUS_INTERVAL_S
+            self._write_status(stats, store)
+
+    def _write_status(self, stats: PipelineStats, store: ClipStore) -> None:
+        pipeline, redactor = self._pipeline, self._redactor
+        status = DaemonStatus(
+            time=time.time(),
+            pid=os.getpid(),
+            source=self._source_spec,
+            recorder=str(pipeline.recorder_state) if pipeline else "idle",
+            fps=round(stats.fps, 1),
+            frames_dropped=stats.frames_dropped,
+            fail_closed_frames=redactor.stats.fail_closed if redactor else 0,
+            privacy_mode=pipeline.privacy_mode if pipeline else self._privacy_on,
+            recording_stopped=self._recording_stopped(),
+        )
+        try:
+            write_status(store.state_dir, status)
+        except OSError as exc:  # a full disk: the status can wait, the clips cannot
+            log.debug("cannot write the status file: %s", exc)
 
     def _record_privacy_changes(self, audit: DeviceAudit) -> None:
         with self._lock:
