@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "watch": "edge.commands.watch_cmd",
     "mirror": "edge.commands.mirror_cmd",
     "models": "edge.commands.models_cmd",
+    "retire": "edge.commands.retire_cmd",
 }
 
 

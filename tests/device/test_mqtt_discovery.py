@@ -117,3 +117,33 @@ def test_discovery_can_be_switched_off(mosquitto: Mosquitto, tmp_path: Path) -> 
     finally:
         publisher.stop()
         subscriber.close()
+
+
+def test_retire_clears_every_retained_topic_and_entity(
+    mosquitto: Mosquitto, tmp_path, capsys
+) -> None:
+    from edge.cli import main
+
+    config = device_config(mosquitto, tmp_path / "state")
+    publisher = Publisher(config, backoff=Backoff(0.05, 0.3))
+    publisher.start()
+    try:
+        assert publisher.wait_connected(5)
+        publisher.publish_motion(True)
+        time.sleep(0.5)
+    finally:
+        publisher.stop()
+    path = tmp_path / "doorbell.toml"
+    path.write_text(
+        f'[device]\nid = "front"\n[storage]\npath = "{tmp_path / "state"}"\n'
+        f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {mosquitto.port}\n'
+    )
+    before = Subscriber(mosquitto, ["doorbell/front/#", "homeassistant/#"])
+    assert before.wait_for(lambda m: len([x for x in m if x.retain]) >= 13)
+    before.close()
+    assert main(["retire", "-c", str(path)]) == 0
+    assert "cleared" in capsys.readouterr().out
+    after = Subscriber(mosquitto, ["doorbell/front/#", "homeassistant/#"])
+    time.sleep(0.5)
+    assert [m.topic for m in after.messages if m.retain] == []
+    after.close()
