@@ -115,7 +115,13 @@ def test_nothing_but_ciphertext_and_the_index_reaches_disk(tmp_path, monkeypatch
         "ledger.lock",
         "device.key",
         "device.pub",
+        "status.json",  # fps, counters and the recorder's state for `doorbell status`
     }
+    status = json.loads((device.state / "status.json").read_text())
+    assert set(status) == {
+        "time", "pid", "source", "recorder", "fps", "frames_dropped",
+        "fail_closed_frames", "privacy_mode", "recording_stopped",
+    }  # fmt: skip
     for path in device.state.rglob("*"):
         if path.is_file():
             assert path.name.endswith(".mp4.age") or path.name in allowed_names, path
