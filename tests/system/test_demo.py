@@ -59,9 +59,3 @@ def test_a_folder_that_is_not_empty_is_refused(tmp_path: Path) -> None:
         == f"doorbell: error: {tmp_path} is not empty; give an empty or new --dir"
     )
     assert (tmp_path / "precious.txt").read_text() == "mine"
-
-
-def test_the_readme_links_every_document() -> None:
-    readme = (ROOT / "README.md").read_text()
-    for doc in sorted((ROOT / "docs").glob("*.md")):
-        assert f"(docs/{doc.name})" in readme, doc.name
