@@ -22,6 +22,9 @@ CLIP_EXPORTED = "clip.exported"
 CLIP_SHARED = "clip.shared"
 REQUEST_APPROVED = "request.approved"
 REQUEST_DENIED = "request.denied"
+# The owner's orders about stored clips: keep them from retention, or delete them now.
+CLIP_KEPT = "clip.kept"
+CLIP_DELETE = "clip.delete"
 # An owner decision made off the device, appended by the device (edge.core.log.decision).
 OWNER_DECISION = "owner.decision"
 
@@ -34,6 +37,8 @@ ACTOR_OF: Mapping[str, Actor] = {
     CLIP_SHARED: "owner",
     REQUEST_APPROVED: "owner",
     REQUEST_DENIED: "owner",
+    CLIP_KEPT: "owner",
+    CLIP_DELETE: "owner",
     OWNER_DECISION: "device",
 }
 
@@ -76,6 +81,11 @@ def request_received(request_id: str, source: str, payload: Mapping[str, Any]) -
 def privacy_changed(enabled: bool, source: str) -> dict[str, Any]:
     """Body of `privacy.changed`; `source` says who switched it (`mqtt`, `button`, `config`)."""
     return {"enabled": enabled, "source": source}
+
+
+def clip_order(clip_ids: Sequence[str], reason: str | None) -> dict[str, Any]:
+    """Body of `clip.kept` and `clip.delete`: the clips, and why (for the owner's record)."""
+    return {"clips": list(clip_ids), "reason": reason}
 
 
 def clip_exported(clip_ids: Sequence[str], purpose: str | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.core.config import Config
+from edge.core.log.owner_orders import OwnerOrders, owner_orders
 from edge.core.mqtt.schemas import Health, LedgerHead
 from edge.core.store.errors import StorageError
 from edge.core.store.index import ClipRecord
@@ -139,6 +140,7 @@ class Daemon:
         self._peak_score = 0.0
         self._next_retention = 0.0
         self._next_status = 0.0
+        self._ledger_size = -1
         self._lock = threading.Lock()
         # Ledger entries are appended on the processing thread, not the MQTT thread.
         self._privacy_changes: list[tuple[bool, str]] = []
@@ -357,8 +359,14 @@ class Daemon:
         self._notifier.watchdog()
         self._notifier.status(f"{stats.fps:.1f} fps, {len(writer.status.clips)} clips")
         self._record_privacy_changes(audit)
+        ledger_size = _size(audit.ledger.path)
         if time.monotonic() >= self._next_retention:
             self._enforce_retention(store, audit)
+        elif ledger_size != self._ledger_size:
+            # A new entry may be an owner's order (on the device, or relayed from the
+            # mirror): carry it out now rather than at the next retention round.
+            self._carry_out_deletions(store, audit)
+        self._ledger_size = _size(audit.ledger.path)
         if time.monotonic() >= self._next_status:
             self._next_status = time.monotonic() + STATUS_INTERVAL_S
             self._write_status(stats, store)
@@ -394,7 +402,13 @@ class Daemon:
                 # Nothing delivers events without a broker; keep the newest for a later one.
                 with Outbox(store.state_dir) as outbox:
                     outbox.prune_undelivered(self.config.mqtt.outbox_keep_delivered)
-            protect = unmirrored_clip_ids if self._mirror is not None else None
+            kept = self._owner_orders(audit).keep
+            mirrored = self._mirror is not None
+
+            def protect(conn: Any) -> set[str]:
+                # Kept while there is room: not yet mirrored, or kept by the owner.
+                return set(kept) | (set(unmirrored_clip_ids(conn)) if mirrored else set())
+
             deletions: list[Deletion] = store.enforce_retention(protect=protect)
         except StorageError as exc:
             log.error("retention failed: %s", exc)
@@ -404,6 +418,28 @@ class Daemon:
             self._clip_deleted(store, deletion)
         if self._ledger.behind:
             self._ledger.catch_up()
+        self._carry_out_deletions(store, audit)
+
+    def _owner_orders(self, audit: DeviceAudit) -> OwnerOrders:
+        try:
+            return owner_orders(audit.ledger.entries(), self.config.owner.signing_keys)
+        except (OSError, ValueError) as exc:
+            log.error("cannot read the owner's orders from the ledger: %s", exc)
+            return OwnerOrders(frozenset(), frozenset())
+
+    def _carry_out_deletions(self, store: ClipStore, audit: DeviceAudit) -> None:
+        """Delete the clips the owner ordered deleted (a signed `clip.delete`)."""
+        for clip_id in sorted(self._owner_orders(audit).delete):
+            clip = store.clip(clip_id)
+            if clip is None or clip.status not in ("complete", "truncated"):
+                continue  # not here, already gone, or still recording: next round
+            try:
+                deletion = store.delete_clip(clip_id, "owner")
+            except StorageError as exc:
+                log.error("cannot delete clip %s as the owner ordered: %s", clip_id, exc)
+                continue
+            log.info("deleted clip %s as the owner ordered", clip_id)
+            self._clip_deleted(store, deletion)
 
     def _clip_deleted(self, store: ClipStore, deletion: Deletion) -> None:
         """Record a deletion; with the mirror on, say loudly if it lost unmirrored footage."""
@@ -508,3 +544,10 @@ def _closing(source: Any) -> Iterable[Frame]:
         yield from source
     finally:
         source.close()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
