@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "decrypt": "edge.commands.decrypt_cmd",
     "share": "edge.commands.share_cmd",
     "verify": "edge.commands.share_cmd",
+    "prove": "edge.commands.share_cmd",
     "requests": "edge.commands.requests_cmd",
     "audit": "edge.commands.audit_cmd",
     "watch": "edge.commands.watch_cmd",

@@ -78,6 +78,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("--json", action="store_true", help="print the result as JSON")
     verify.set_defaults(func=_verify)
 
+    prove = sub.add_parser(
+        "prove",
+        help="add the log inclusion proof to a package shared on the mirror",
+        description="Once the device has recorded a share made with `share --mirror`, "
+        "write the package's inclusion.json from the mirrored log and checkpoint.",
+    )
+    prove.add_argument("package", type=Path, metavar="PACKAGE_DIR")
+    add_mirror_arguments(prove)
+    prove.set_defaults(func=_prove)
+
 
 def _share(args: argparse.Namespace) -> int:
     if args.mirror:
@@ -152,7 +162,23 @@ def _share_from_mirror(args: argparse.Namespace) -> int:
         f"manifest sha256 {package.manifest_sha256} (an owner-signed decision, pending on "
         f"the mirror: {decisions[0].name})"
     )
-    print(f"The recipient checks it with: doorbell verify {args.out} -i THEIR_KEY")
+    print(
+        "Once the device has recorded it, add the log inclusion proof with: "
+        f"doorbell prove {args.out} --mirror {args.mirror}"
+    )
+    return 0
+
+
+def _prove(args: argparse.Namespace) -> int:
+    from edge.owner.mirror_proof import ProofNotReady, attach_inclusion_proof
+
+    if not args.mirror:
+        raise CommandError("give --mirror DIR: the home server's mirror of the device")
+    try:
+        path = attach_inclusion_proof(args.package, mirror_folder(args))
+    except (ProofNotReady, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    print(f"wrote {path}: the share is in the device's log")
     return 0
 
 

@@ -25,14 +25,15 @@ from typing import Any
 from edge.core.keytext import verify
 from edge.core.log.canonical import canonical_json
 from edge.core.log.checkpoint import cosignature_time
-from edge.core.log.entries import CLIP_SHARED
+from edge.core.log.decision import decision_problem
+from edge.core.log.entries import CLIP_SHARED, OWNER_DECISION
 from edge.core.log.inclusion import (
     INCLUSION_NAME,
     InclusionError,
     check_inclusion,
     load_inclusion,
 )
-from edge.core.log.ledger import entry_from_json
+from edge.core.log.ledger import Entry, entry_from_json
 from edge.core.log.note import NoteError
 from edge.core.log.signing import signature_is_valid
 from edge.core.store.segment_signature import segment_message
@@ -160,12 +161,9 @@ def _check_logged(
     problems = []
     if canonical_json(json.loads(proof.entry)) != proof.entry:
         problems.append(f"{INCLUSION_NAME}: the entry is not canonical JSON")
-    if entry.type != CLIP_SHARED or entry.actor != "owner" or entry.key != owner_key:
-        problems.append(f"{INCLUSION_NAME}: not a clip.shared entry signed by the pinned owner")
-    elif not signature_is_valid(owner_key, canonical_json(entry.signed_part()), entry.sig):
-        problems.append(f"{INCLUSION_NAME}: the owner signature over the entry does not verify")
-    elif entry.body.get("manifest_sha256") != manifest_sha256(manifest):
-        problems.append(f"{INCLUSION_NAME}: the logged entry pins another manifest")
+    problem = _shared_entry_problem(entry, owner_key, device_key, manifest_sha256(manifest))
+    if problem is not None:
+        problems.append(f"{INCLUSION_NAME}: {problem}")
     for key in witness_keys:
         try:
             when = cosignature_time(proof.checkpoint_note, key)
@@ -180,6 +178,35 @@ def _check_logged(
             f"(checkpoint of {checkpoint.size} entries)"
         )
     return problems
+
+
+def _shared_entry_problem(
+    entry: Entry, owner_key: str, device_key: str, manifest_sha: str
+) -> str | None:
+    """Why `entry` does not record this share by the pinned owner, or None. A share made on
+    the device is an owner-signed `clip.shared` entry; one made on the mirror is the
+    owner's signed decision inside a device-signed `owner.decision` entry."""
+    if entry.type == OWNER_DECISION:
+        if entry.actor != "device" or entry.key != device_key:
+            return "an owner.decision entry not signed by the pinned device"
+        if not signature_is_valid(device_key, canonical_json(entry.signed_part()), entry.sig):
+            return "the device signature over the entry does not verify"
+        decision = entry.body.get("decision")
+        problem = decision_problem(decision, [owner_key])
+        if problem is not None:
+            return f"the owner decision inside: {problem}"
+        if decision["type"] != CLIP_SHARED:
+            return "the logged decision is not a share"
+        body = decision["body"]
+    elif entry.type != CLIP_SHARED or entry.actor != "owner" or entry.key != owner_key:
+        return "not a clip.shared entry signed by the pinned owner"
+    elif not signature_is_valid(owner_key, canonical_json(entry.signed_part()), entry.sig):
+        return "the owner signature over the entry does not verify"
+    else:
+        body = entry.body
+    if body.get("manifest_sha256") != manifest_sha:
+        return "the logged entry pins another manifest"
+    return None
 
 
 def _check_file(path: Path, segment: ManifestSegment) -> str | None:

@@ -12,10 +12,14 @@ import pytest
 from edge.cli import main
 from edge.core.config.models import StorageConfig
 from edge.core.log.canonical import canonical_json
+from edge.core.log.ledger import Ledger
 from edge.core.log.signing import signature_is_valid
 from edge.core.mirror import wire
 from edge.core.store.layout import clip_dir, segment_name
+from edge.device.consent.decisions import DecisionIntake
+from edge.device.consent.device_audit import DeviceAudit
 from edge.device.store.clip_store import ClipStore
+from edge.device.store.device_key import load_or_create
 from edge.device.store.events import StoreEvents
 from edge.home.mirror_receiver import MirrorReceiver
 from edge.owner.owner_key import OwnerKey
@@ -108,6 +112,23 @@ def test_share_from_the_mirror_keeps_an_owner_signed_pending_decision(
     capsys.readouterr()
     assert main(["verify", str(out), *pinned]) == 1
     assert "nothing shows the share was recorded in the log" in capsys.readouterr().err
+    assert main(["prove", str(out), "--mirror", str(mirror)]) == 1
+    assert "does not hold this share yet" in capsys.readouterr().err
+
+    # The mirror relays the decision, the device appends it and signs a checkpoint, and its
+    # log comes back to the mirror (as `doorbell mirror` and `doorbell watch` do).
+    state = tmp_path / "state"
+    audit = DeviceAudit(Ledger.in_state_dir(state), load_or_create(state))
+    assert DecisionIntake(audit, "front", [key.signing_public]).on_decision(signed)
+    for name in ("ledger.jsonl", "ledger.checkpoint"):
+        (mirror / "front" / name).write_bytes((state / name).read_bytes())
+    assert main(["prove", str(out), "--mirror", str(mirror)]) == 0
+    assert main(["verify", str(out), *pinned]) == 0
+    # A proof cannot be made to say another package was recorded.
+    other = json.loads((out / "inclusion.json").read_text())
+    other["entry"] = other["entry"].replace('"insurance"', '"anything"')
+    (out / "inclusion.json").write_text(json.dumps(other))
+    assert main(["verify", str(out), *pinned]) == 1
 
 
 def test_bad_mirror_arguments_fail_with_one_line(tmp_path, owner, capsys) -> None:

@@ -49,9 +49,12 @@ class InclusionError(ValueError):
     """An inclusion proof that cannot be made, read or checked."""
 
 
-def prove_inclusion(ledger: Ledger, entry_line: bytes, device_key: str) -> InclusionProof:
-    """Prove `entry_line` is in the tree of the ledger's current signed checkpoint."""
-    note = read_checkpoint_note(ledger)
+def prove_inclusion(
+    ledger: Ledger, entry_line: bytes, device_key: str, note: str | None = None
+) -> InclusionProof:
+    """Prove `entry_line` is in the tree of a signed checkpoint of the ledger: `note` (a
+    witness's cosigned one, say), else the one stored next to the ledger."""
+    note = note if note is not None else read_checkpoint_note(ledger)
     if note is None:
         raise InclusionError(f"no signed checkpoint next to {ledger.path}")
     try:
