@@ -86,6 +86,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     prove.add_argument("package", type=Path, metavar="PACKAGE_DIR")
     add_mirror_arguments(prove)
+    prove.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the package's inclusion.json (to lead to the witness's cosigned checkpoint)",
+    )
     prove.set_defaults(func=_prove)
 
 
@@ -175,7 +180,7 @@ def _prove(args: argparse.Namespace) -> int:
     if not args.mirror:
         raise CommandError("give --mirror DIR: the home server's mirror of the device")
     try:
-        path = attach_inclusion_proof(args.package, mirror_folder(args))
+        path = attach_inclusion_proof(args.package, mirror_folder(args), replace=args.force)
     except (ProofNotReady, OSError) as exc:
         raise CommandError(str(exc)) from None
     print(f"wrote {path}: the share is in the device's log")

@@ -1,10 +1,12 @@
-"""The log inclusion proof of a share made on the mirror, once the device has recorded it.
+"""The log inclusion proof of a share package, made from the mirrored log.
 
 `doorbell share --mirror` writes the package before the device has its decision, so the
 package has no `inclusion.json` yet. Once `doorbell mirror` has relayed the decision, the
 device has appended it (`owner.decision`) and its log is back on the mirror, this finds
 that entry by the package's manifest hash and proves it against the witness's cosigned
 checkpoint (`ledger.cosigned`, from `doorbell watch --mirror`), else the device's own.
+A package shared on the device (a `clip.shared` entry) can have its proof replaced the
+same way (`replace`), so that it leads to the witness's cosigned checkpoint.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ class ProofNotReady(Exception):
     """The share is not (yet) where a proof can be made; the message says what is missing."""
 
 
-def attach_inclusion_proof(package: Path, folder: Path) -> Path:
+def attach_inclusion_proof(package: Path, folder: Path, *, replace: bool = False) -> Path:
     """Write `package/inclusion.json` from the mirrored log in `folder`; returns its path."""
     target = package / INCLUSION_NAME
-    if target.exists():
-        raise ProofNotReady(f"{target} exists already")
+    if target.exists() and not replace:
+        raise ProofNotReady(f"{target} exists already; --force replaces it")
     try:
         manifest, _parsed = load_manifest((package / MANIFEST_NAME).read_bytes())
     except (OSError, ValueError) as exc:
@@ -57,14 +59,16 @@ def _entry_line(ledger: Ledger, manifest_sha: str) -> bytes | None:
             continue
         try:
             entry = json.loads(raw)
-            decision = entry["body"]["decision"] if entry["type"] == OWNER_DECISION else None
+            shared = entry if entry["type"] == CLIP_SHARED else None
+            if entry["type"] == OWNER_DECISION:
+                shared = entry["body"]["decision"]
         except (ValueError, KeyError, TypeError):
             continue
         if (
-            isinstance(decision, dict)
-            and decision.get("type") == CLIP_SHARED
-            and isinstance(decision.get("body"), dict)
-            and decision["body"].get("manifest_sha256") == manifest_sha
+            isinstance(shared, dict)
+            and shared.get("type") == CLIP_SHARED
+            and isinstance(shared.get("body"), dict)
+            and shared["body"].get("manifest_sha256") == manifest_sha
         ):
             return raw[:-1]
     return None

@@ -249,3 +249,32 @@ def test_a_checkpoint_under_another_origin_is_refused(tmp_path: Path) -> None:
     message = payload(device, device.device_entry(2)).model_copy(update={"origin": other})
     outcome = witness.log.on_checkpoint(DEVICE_PREFIX, message)
     assert outcome.warning and not outcome.publish
+
+
+def test_prove_replaces_a_device_share_proof_with_one_to_the_witnessed_checkpoint(
+    device: Device, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_share import pin_args, recipient_key, share
+
+    from edge.core.log.checkpoint import cosign
+    from edge.home.witness_key import load_or_create_witness_key
+
+    clip_id = record_clip(device, time.time() - 60)
+    _key, public = recipient_key(tmp_path)
+    out = tmp_path / "package"
+    assert share(device, [clip_id], public, out) == 0
+    witness = load_or_create_witness_key(tmp_path / "witness.key")
+    required = [*pin_args(device), "--witness-key", witness.signing_public]
+    # The mirror holds the device's log and the witness's cosigned checkpoint of it.
+    folder = tmp_path / "mirror" / "front-door"
+    folder.mkdir(parents=True)
+    for name in ("ledger.jsonl", "device.pub", "index.sqlite"):
+        shutil.copy(device.state / name, folder / name)
+    note = (device.state / "ledger.checkpoint").read_text()
+    (folder / COSIGNED_FILENAME).write_text(cosign(note, "home.example/w", witness, 1))
+    capsys.readouterr()
+    assert main(["verify", str(out), *required]) == 1  # the device's proof: not witnessed
+    assert main(["prove", str(out), "--mirror", str(tmp_path / "mirror")]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert main(["prove", str(out), "--mirror", str(tmp_path / "mirror"), "--force"]) == 0
+    assert main(["verify", str(out), *required]) == 0
