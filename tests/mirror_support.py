@@ -3,14 +3,21 @@ and a device config with the mirror on."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mosquitto import HOST, Mosquitto
 
+from edge.core.keytext import public_key_text
+from edge.core.mirror import wire
 from edge.core.mqtt.connection import BrokerSettings
 from edge.core.store.reading import read_clips, read_segments
+from edge.core.store.segment_signature import segment_message
+from edge.core.vault import X25519Identity, encrypt_bytes
 from edge.home.mirror_receiver import MirrorReceiver
 from edge.home.mirror_service import serve
 
@@ -82,3 +89,46 @@ class ReceiverThread:
         """Stop and join; the receiver's indexes are closed."""
         self._stop.set()
         self._thread.join(10)
+
+
+CLIP = "20261204T101500Z-ab12"
+
+
+class Device:
+    """A doorbell's key, able to make the messages its sender would."""
+
+    def __init__(self, device_id: str = "front") -> None:
+        self.id = device_id
+        self.private = Ed25519PrivateKey.generate()
+        self.key = public_key_text(self.private.public_key())
+
+    def segment(self, clip: str = CLIP, n: int = 0, size: int = 70_000) -> tuple[bytes, str]:
+        recipient = X25519Identity.generate().recipient
+        data = encrypt_bytes([recipient], os.urandom(size))
+        return data, self.private.sign(
+            segment_message(clip, n, hashlib.sha256(data).hexdigest())
+        ).hex()
+
+    def chunks(
+        self, data: bytes, sig: str, clip: str = CLIP, n: int = 0, chunk_bytes: int = 32_768
+    ) -> list[wire.SegmentChunk]:
+        count = -(-len(data) // chunk_bytes)
+        return [
+            wire.SegmentChunk(
+                device=self.id,
+                key=self.key,
+                clip_id=clip,
+                n=n,
+                sha256=hashlib.sha256(data).hexdigest(),
+                signature=sig,
+                started_at=1_780_000_000.0,
+                duration_s=2.0,
+                state="stored",
+                size=len(data),
+                chunk=i,
+                chunks=count,
+                offset=i * chunk_bytes,
+                data=data[i * chunk_bytes : (i + 1) * chunk_bytes],
+            )
+            for i in range(count)
+        ]

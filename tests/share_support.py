@@ -7,11 +7,13 @@ records each closed clip in the ledger.
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edge.cli import main
 from edge.core.config.models import StorageConfig
 from edge.device.consent.device_audit import DeviceAudit
 from edge.device.encoder import EncoderSettings, H264SegmentEncoder
@@ -71,3 +73,46 @@ def record_clip(device: Device, started_at: float, segments: int = 2, frames: in
     closed = store.finish_clip(clip_id, duration_s=segments * frames / FPS)
     device.audit.clip_stored(closed, store.segments(clip_id))
     return clip_id
+
+
+def recipient_key(tmp_path: Path, name: str = "recipient.txt") -> tuple[Path, str]:
+    """A key made by the real `age-keygen`, as the recipient would make it."""
+    path = tmp_path / name
+    subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
+    public = next(
+        line.split(": ", 1)[1]
+        for line in path.read_text().splitlines()
+        if line.startswith("# public key: ")
+    )
+    return path, public
+
+
+def pins(device: Device) -> dict[str, str]:
+    """The owner and device keys a recipient got from the owner directly."""
+    return {
+        "owner_key": device.owner.signing_public,
+        "device_key": (device.state / "device.pub").read_text().strip(),
+    }
+
+
+def pin_args(device: Device) -> list[str]:
+    keys = pins(device)
+    return ["--owner-key", keys["owner_key"], "--device-key", keys["device_key"]]
+
+
+def share(device: Device, clips: list[str], to: str, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "share",
+            *clips,
+            "--to",
+            to,
+            "--out",
+            str(out),
+            "--identity",
+            str(device.owner_key_file),
+            "--config",
+            str(device.config),
+            *extra,
+        ]
+    )

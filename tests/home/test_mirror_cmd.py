@@ -82,9 +82,8 @@ def test_runs_from_a_config_file_without_opencv_and_stops_on_sigterm(
 def test_a_full_mirror_disk_acknowledges_nothing_and_stores_it_once_there_is_room(
     mosquitto: Mosquitto, small_fs: Path, caplog
 ) -> None:
-    from mirror_support import ReceiverThread
+    from mirror_support import Device, ReceiverThread
     from mosquitto import Subscriber
-    from test_mirror_receiver import Device
 
     from edge.core.mirror import wire
 

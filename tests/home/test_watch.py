@@ -4,21 +4,15 @@ was rewritten or rolled back, a doorbell that went offline, and a wrong password
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import pytest
 from conftest import BROKER_PASSWORD, BROKER_USER
 from mosquitto import HOST, Mosquitto, Subscriber, TlsFiles, device_config
+from watch_support import Watch
 
 from edge.core.mqtt.connection import Backoff
 from edge.core.mqtt.schemas import Health, LedgerHead, StorageUsage
@@ -136,48 +130,6 @@ def test_malformed_payload_is_a_warning_not_a_crash(witness: Witness) -> None:
 
 
 # -- the real command against a real broker ----------------------------------------------
-
-
-class Watch:
-    """`doorbell watch` as a child process, its stdout and stderr read line by line."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edge", "watch", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        for stream, tag in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
-            threading.Thread(target=self._read, args=(stream, tag), daemon=True).start()
-
-    def _read(self, stream: IO[str] | None, tag: str) -> None:
-        assert stream is not None
-        for line in stream:
-            self.lines.put(f"{tag}: {line.rstrip()}")
-
-    def expect(self, text: str, timeout: float = 30.0) -> str:
-        # Generous: the child imports the whole CLI, slow on a loaded two-core machine.
-        for line in self.seen:
-            if text in line:
-                return line
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"{text!r} not printed; got:\n" + "\n".join(self.seen))
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-        return self.proc.wait(timeout=30)
 
 
 def fake_device_health(broker: Mosquitto, heads: list[LedgerHead]) -> None:

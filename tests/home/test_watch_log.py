@@ -10,7 +10,7 @@ from pathlib import Path
 
 from log_support import rewrite
 from mosquitto import HOST, Mosquitto, Subscriber, device_config
-from test_watch import Watch
+from watch_support import Watch
 
 from edge.core.log.checkpoint import cosignature_time, open_checkpoint
 from edge.core.mqtt.connection import Backoff

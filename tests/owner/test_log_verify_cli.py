@@ -19,7 +19,7 @@ from log_support import (
     payload,
     rewrite,
 )
-from share_support import Device, make_device, record_clip
+from share_support import Device, make_device, pin_args, recipient_key, record_clip, share
 
 from edge.cli import main
 from edge.core.log import entries
@@ -162,8 +162,6 @@ def test_keygen_writes_a_trust_file_that_verify_uses(
 def test_a_share_package_forged_with_fresh_keys_fails_against_the_pinned_keys(
     device: Device, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from test_share import pin_args, recipient_key, share
-
     clip_id = record_clip(device, time.time() - 60)
     _key, public = recipient_key(tmp_path)
     out = tmp_path / "package"
@@ -217,8 +215,6 @@ def test_a_share_package_forged_with_fresh_keys_fails_against_the_pinned_keys(
 def test_a_package_without_its_inclusion_proof_or_a_required_cosignature_fails(
     device: Device, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from test_share import pin_args, recipient_key, share
-
     from edge.core.log.checkpoint import cosign
     from edge.home.witness_key import load_or_create_witness_key
 
@@ -254,8 +250,6 @@ def test_a_checkpoint_under_another_origin_is_refused(tmp_path: Path) -> None:
 def test_prove_replaces_a_device_share_proof_with_one_to_the_witnessed_checkpoint(
     device: Device, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from test_share import pin_args, recipient_key, share
-
     from edge.core.log.checkpoint import cosign
     from edge.home.witness_key import load_or_create_witness_key
 

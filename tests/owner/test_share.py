@@ -11,7 +11,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from share_support import Device, make_device, record_clip
+from share_support import (
+    Device,
+    make_device,
+    pin_args,
+    pins,
+    recipient_key,
+    record_clip,
+    share,
+)
 
 from edge.cli import main
 from edge.core.keytext import verify
@@ -36,49 +44,6 @@ def device(tmp_path: Path) -> Iterator[Device]:
     made = make_device(tmp_path)
     yield made
     made.store.close()
-
-
-def recipient_key(tmp_path: Path, name: str = "recipient.txt") -> tuple[Path, str]:
-    """A key made by the real `age-keygen`, as the recipient would make it."""
-    path = tmp_path / name
-    subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
-    public = next(
-        line.split(": ", 1)[1]
-        for line in path.read_text().splitlines()
-        if line.startswith("# public key: ")
-    )
-    return path, public
-
-
-def pins(device: Device) -> dict[str, str]:
-    """The owner and device keys a recipient got from the owner directly."""
-    return {
-        "owner_key": device.owner.signing_public,
-        "device_key": (device.state / "device.pub").read_text().strip(),
-    }
-
-
-def pin_args(device: Device) -> list[str]:
-    keys = pins(device)
-    return ["--owner-key", keys["owner_key"], "--device-key", keys["device_key"]]
-
-
-def share(device: Device, clips: list[str], to: str, out: Path, *extra: str) -> int:
-    return main(
-        [
-            "share",
-            *clips,
-            "--to",
-            to,
-            "--out",
-            str(out),
-            "--identity",
-            str(device.owner_key_file),
-            "--config",
-            str(device.config),
-            *extra,
-        ]
-    )
 
 
 def test_recipient_decrypts_each_segment_with_the_age_cli_into_a_playable_mp4(
