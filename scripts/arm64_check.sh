@@ -1,0 +1,516 @@
+#!/usr/bin/env bash
+# Runs doorbell-edge in the Raspberry Pi's own userland (Debian bookworm, arm64) on an x86
+# machine, under qemu user-mode emulation, and compares it with the same run on x86.
+# Not part of the test suite or CI: under emulation it takes tens of minutes.
+#
+#  1. makes (or reuses) an arm64 bookworm root with debootstrap, qemu-user-static and
+#     binfmt_misc, with the Debian packages the Pi gets (age, ffmpeg, mosquitto);
+#  2. installs the project there as scripts/install-pi.sh does (venv with the system site
+#     packages, "numpy<2", the package with its `device` extra, aarch64 wheels from PyPI,
+#     compileall, `doorbell models install`), then runs install-pi.sh --dry-run inside the
+#     root and --dry-run --root from the host, and reports the steps that cannot run here;
+#  3. inside the root: `doorbell config check`, `doorbell models check`, `doorbell demo`,
+#     `doorbell replay` of a dev clip and `doorbell export` of its clips, and a subset of
+#     the tests; the same replay on x86; compares clips, segments, metadata events and the
+#     exports' scores (../shared/tools/score.py, run on the host for both);
+#  4. records the wheels' platform tags, whether PyAV's aarch64 build has h264_v4l2m2m,
+#     and an estimate of the CPU per frame on a Pi 4 and a Pi 5 (counted guest
+#     instructions, if a plugin-capable qemu and a C compiler are here).
+#
+# usage: sudo scripts/arm64_check.sh [--root DIR] [--out DIR] [--clip FILE]
+#                                    [--skip-tests] [--skip-count]
+#   --root DIR     the arm64 root (default /var/tmp/doorbell-arm64; reused if present)
+#   --out DIR      where results go (default /var/tmp/doorbell-arm64-check/<UTC time>)
+#   --clip FILE    dev clip to replay, with FILE.json next to it
+#                  (default ../shared/testdata/clips/visitor_approach.mp4)
+#   --skip-tests   do not run the test subset inside the root
+#   --skip-count   do not count guest instructions (the slowest step)
+# Every emulated command runs under nice -n 19 and a timeout.
+set -euo pipefail
+umask 022
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="$(dirname "$REPO")/shared"
+ROOT=/var/tmp/doorbell-arm64
+OUT=""
+CLIP="$SHARED/testdata/clips/visitor_approach.mp4"
+RUN_TESTS=1
+RUN_COUNT=1
+VENV=/opt/doorbell-edge
+SRC=$VENV/src
+WORK=/var/tmp/doorbell-check # inside the root
+TESTS=(tests/core/test_vault_roundtrip.py tests/core/test_config.py tests/device/test_store.py
+    tests/device/test_redact.py tests/device/test_encoder.py)
+DEBIAN_PACKAGES=(age ffmpeg mosquitto mosquitto-clients ca-certificates)
+ROOT_MARK=.doorbell-arm64-root
+# Timeouts (seconds) of the emulated steps.
+T_SHORT=900
+T_LONG=5400
+
+die() {
+    printf 'arm64-check: error: %s\n' "$*" >&2
+    exit 1
+}
+
+usage() {
+    sed -n '2,/^set -euo pipefail$/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --root)
+            [ $# -ge 2 ] || die "--root needs a directory"
+            ROOT="$2"
+            shift
+            ;;
+        --out)
+            [ $# -ge 2 ] || die "--out needs a directory"
+            OUT="$2"
+            shift
+            ;;
+        --clip)
+            [ $# -ge 2 ] || die "--clip needs a file"
+            CLIP="$2"
+            shift
+            ;;
+        --skip-tests) RUN_TESTS=0 ;;
+        --skip-count) RUN_COUNT=0 ;;
+        -h | --help)
+            usage
+            exit 0
+            ;;
+        *) die "unknown option: $1 (see --help)" ;;
+    esac
+    shift
+done
+
+[ "$(id -u)" -eq 0 ] || die "run as root (debootstrap, chroot, binfmt_misc): sudo $0"
+[ "$(uname -m)" = x86_64 ] || die "this compares arm64 with x86_64; this machine is $(uname -m)"
+[ -f "$CLIP" ] || die "--clip $CLIP: no such file"
+[ -f "${CLIP%.mp4}.json" ] || die "${CLIP%.mp4}.json (the clip's ground truth) is missing"
+SCORER="$SHARED/tools/score.py"
+[ -f "$SCORER" ] || die "$SCORER is missing (the shared scorer)"
+case "$ROOT" in
+    /*) ;;
+    *) die "--root must be an absolute path" ;;
+esac
+[ "$ROOT" != / ] || die "--root / would be this machine's own root"
+OUT="${OUT:-/var/tmp/doorbell-arm64-check/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+REPORT="$OUT/report.txt"
+: >"$REPORT"
+
+# --- output -------------------------------------------------------------------------------
+
+STEP=0
+step() {
+    STEP=$((STEP + 1))
+    printf '\n==> %d. %s  [%s]\n' "$STEP" "$*" "$(date -u +%H:%M:%S)" | tee -a "$REPORT"
+}
+
+say() {
+    printf '    %s\n' "$*" | tee -a "$REPORT"
+}
+
+# Indent a command's output into the report.
+quote() {
+    sed 's/^/    | /' | tee -a "$REPORT"
+}
+
+# Run a command inside the root (emulated), niced and bounded: in_root SECONDS CMD...
+in_root() {
+    local limit=$1
+    shift
+    nice -n 19 timeout "$limit" chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
+        PATH="$VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        PYTHONDONTWRITEBYTECODE=1 "$@"
+}
+
+# Run a command and keep its exit status: check NAME CMD...; prints ok/FAILED (status).
+RESULTS=()
+check() {
+    local name=$1 status=0
+    shift
+    "$@" 2>&1 | quote || status=${PIPESTATUS[0]}
+    if [ "$status" -eq 0 ]; then
+        say "ok: $name"
+        RESULTS+=("ok      $name")
+    else
+        say "FAILED ($status): $name"
+        RESULTS+=("FAILED  $name (exit $status)")
+    fi
+    return 0
+}
+
+fails() { # CMD...: succeeds when CMD fails
+    ! "$@"
+}
+
+# --- mounts -------------------------------------------------------------------------------
+
+MOUNTED=()
+mount_in_root() { # mount ARGS... TARGET (TARGET under the root)
+    local target="${*: -1}"
+    mkdir -p "$target"
+    mount "$@"
+    MOUNTED=("$target" "${MOUNTED[@]}")
+}
+
+unmount_all() {
+    local target
+    for target in "${MOUNTED[@]}"; do
+        umount -R "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
+    done
+    MOUNTED=()
+}
+trap unmount_all EXIT
+
+# --- 1. host tools, binfmt, the arm64 root ------------------------------------------------
+
+step "host tools: debootstrap, qemu-user-static, binfmt-support"
+missing=()
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+[ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
+command -v update-binfmts >/dev/null || missing+=(binfmt-support)
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    apt-get update -q | quote
+    DEBIAN_FRONTEND=noninteractive nice -n 19 apt-get install -y -q "${missing[@]}" | tail -n 3 | quote
+else
+    say "present"
+fi
+
+step "binfmt_misc registration of qemu-aarch64"
+if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    say "mounted binfmt_misc"
+fi
+if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    update-binfmts --enable qemu-aarch64
+    say "enabled qemu-aarch64"
+fi
+grep -E '^(enabled|interpreter|flags)' /proc/sys/fs/binfmt_misc/qemu-aarch64 | quote
+grep -q '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 ||
+    die "qemu-aarch64 is registered without the F flag: a chroot cannot find the interpreter"
+
+step "arm64 bookworm root $ROOT"
+if [ -f "$ROOT/$ROOT_MARK" ]; then
+    say "reusing it (made $(cat "$ROOT/$ROOT_MARK"))"
+else
+    if [ -e "$ROOT" ] && [ -n "$(ls -A "$ROOT" 2>/dev/null)" ]; then
+        [ -x "$ROOT/usr/bin/python3" ] ||
+            die "$ROOT exists, is not empty and was not made by this script: remove it or pass --root"
+        say "found a bootstrapped root without the marker: reusing it"
+    else
+        say "debootstrap (a few minutes)"
+        nice -n 19 timeout "$T_SHORT" debootstrap --arch=arm64 --variant=minbase \
+            --include=python3,python3-venv,python3-pip bookworm "$ROOT" 2>&1 | tail -n 3 | quote
+    fi
+    date -u +%Y-%m-%dT%H:%M:%SZ >"$ROOT/$ROOT_MARK"
+fi
+say "$(chroot "$ROOT" /usr/bin/uname -m) userland: $(chroot "$ROOT" /usr/bin/python3 --version)"
+
+mount_in_root -t proc proc "$ROOT/proc"
+mount_in_root --rbind /dev "$ROOT/dev"
+mount --make-rslave "$ROOT/dev"
+mount_in_root -t sysfs sysfs "$ROOT/sys"
+cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+
+step "Debian packages in the root: ${DEBIAN_PACKAGES[*]}"
+need=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f='${db:Status-Status}' "$pkg" 2>/dev/null |
+        grep -qx installed || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    # mosquitto's postinst would start a broker: no services in a chroot.
+    printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+    chmod 755 "$ROOT/usr/sbin/policy-rc.d"
+    in_root "$T_SHORT" apt-get update -q 2>&1 | tail -n 2 | quote
+    in_root "$T_LONG" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "${need[@]}" 2>&1 | tail -n 3 | quote
+fi
+for pkg in "${DEBIAN_PACKAGES[@]}" python3 python3-venv; do
+    say "$pkg $(dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f='${Version} ${Architecture}' "$pkg" 2>/dev/null || echo 'NOT INSTALLED')"
+done
+say "python3-picamera2 / libcamera (Raspberry Pi archive): not reachable from here;" \
+    "the camera stays tested against the strict fake"
+
+# --- 2. the project, as install-pi.sh installs it -----------------------------------------
+
+step "venv $VENV with the system site packages"
+if [ -x "$ROOT$VENV/bin/python" ]; then
+    say "venv exists"
+else
+    in_root "$T_SHORT" python3 -m venv --system-site-packages "$VENV" 2>&1 | quote
+fi
+
+step "doorbell-edge from $REPO into $SRC, pip install \"numpy<2\" -e ${SRC}[device]"
+install -d -m 755 "$ROOT$SRC"
+rm -rf "$ROOT$SRC/edge" "$ROOT$SRC/docs" "$ROOT$SRC/firmware_configs"
+tar -C "$REPO" --exclude=__pycache__ --exclude='*.pyc' --exclude='models/*.onnx' -cf - \
+    pyproject.toml README.md edge models docs firmware_configs |
+    tar -C "$ROOT$SRC" --no-same-owner -xf -
+check "pip install (aarch64 wheels from PyPI)" in_root "$T_LONG" "$VENV/bin/pip" install \
+    --quiet --disable-pip-version-check --report "$WORK/pip-report.json" "numpy<2" \
+    --editable "${SRC}[device]"
+check "compileall" in_root "$T_SHORT" "$VENV/bin/python" -m compileall -q "$SRC/edge"
+
+step "wheels in the venv and their platform tags"
+in_root "$T_SHORT" "$VENV/bin/python" - <<'PY' 2>&1 | tee "$OUT/wheels.txt" | quote
+"""One line per installed distribution: name, version, wheel tags (from .dist-info/WHEEL)."""
+import sys
+from importlib import metadata
+
+seen = set()
+for dist in sorted(metadata.distributions(), key=lambda d: d.metadata["Name"].lower()):
+    name = dist.metadata["Name"]
+    if name.lower() in seen or not str(dist._path).startswith(sys.prefix):
+        continue
+    seen.add(name.lower())
+    wheel = dist.read_text("WHEEL") or ""
+    tags = [line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
+    print(f"{name:28s} {dist.version:14s} {' '.join(tags) or '(editable/source)'}")
+PY
+
+step "PyAV's aarch64 build: encoders"
+in_root "$T_SHORT" "$VENV/bin/python" -c '
+import av
+names = sorted(n for n in av.codecs_available if "264" in n or "v4l2" in n)
+print("av", av.__version__, "FFmpeg", av.library_versions["libavcodec"])
+print("h264_v4l2m2m listed:", "h264_v4l2m2m" in av.codecs_available)
+print("h264/v4l2 codecs:", " ".join(names))
+' 2>&1 | tee "$OUT/pyav.txt" | quote
+
+step "face model: doorbell models install / check"
+check "doorbell models install" in_root "$T_SHORT" "$VENV/bin/doorbell" models install \
+    --dir "$SRC/models"
+check "doorbell models check" in_root "$T_SHORT" "$VENV/bin/doorbell" models check
+
+step "scripts/install-pi.sh --dry-run inside the root (what is left for a Pi)"
+mount_in_root --bind "$REPO" "$ROOT/mnt/checkout"
+mount -o remount,bind,ro "$ROOT/mnt/checkout"
+status=0
+in_root "$T_SHORT" bash /mnt/checkout/scripts/install-pi.sh --dry-run 2>&1 |
+    tee "$OUT/install-pi-dry-run.txt" | quote || status=${PIPESTATUS[0]}
+say "install-pi.sh --dry-run in the root exited $status"
+RESULTS+=("exit $status  install-pi.sh --dry-run inside the root")
+
+step "scripts/install-pi.sh --dry-run --root $ROOT from the host"
+status=0
+timeout "$T_SHORT" bash "$REPO/scripts/install-pi.sh" --dry-run --root "$ROOT" 2>&1 |
+    tee "$OUT/install-pi-dry-run-root.txt" | quote || status=${PIPESTATUS[0]}
+say "install-pi.sh --dry-run --root from the host exited $status"
+RESULTS+=("exit $status  install-pi.sh --dry-run --root (host)")
+
+step "steps of install-pi.sh that cannot run in this root"
+say "1 apt python3-picamera2: Raspberry Pi archive only (Debian has no python3-picamera2)"
+say "2 useradd/usermod video: would run (not done: the dry run shows the command)"
+say "5 systemd unit, cgroup memory controller: no systemd, no /boot/firmware/cmdline.txt in a chroot"
+say "5 network drop-in: resolves mqtt.host on this machine, not on the Pi's network"
+say "5 button: python3-lgpio, group gpio and /dev/gpiochip* exist only on Raspberry Pi OS"
+say "6 systemctl daemon-reload/enable/restart, systemd-analyze security: no systemd (PID 1) here"
+
+# --- 3. the commands, the replay, the tests -----------------------------------------------
+
+rm -rf "${ROOT:?}$WORK/run"
+install -d -m 700 "$ROOT$WORK/run"
+cp "$CLIP" "${CLIP%.mp4}.json" "$ROOT$WORK/run/"
+CLIP_NAME="$(basename "$CLIP")"
+HOST_RUN="$OUT/x86"
+rm -rf "$HOST_RUN"
+install -d -m 700 "$HOST_RUN"
+
+# The replay config of scripts/eval_replay.py's device_config (owner key, public areas and
+# motion zones from the clip's ground truth), made with the python given.
+make_config() { # DIR (as that python sees it), python...
+    local dir=$1
+    shift
+    "$@" - "$dir" "$dir/$(basename "${CLIP%.mp4}.json")" <<'PY'
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+root, gt = Path(sys.argv[1]), json.loads(Path(sys.argv[2]).read_text())
+key = root / "owner.key"
+printed = subprocess.run(
+    [sys.executable, "-m", "edge", "keygen", "--out", str(key), "--no-passphrase"],
+    capture_output=True, text=True, check=True,
+).stdout
+recipient = next(w for w in printed.split() if w.startswith("age1"))
+signing = next(w for w in printed.split() if w.startswith("ed25519:"))
+w, h = gt["width"], gt["height"]
+
+
+def norm(polygons):
+    return json.dumps([[[round(x / w, 5), round(y / h, 5)] for x, y in p] for p in polygons])
+
+
+(root / "doorbell.toml").write_text(
+    f'[owner]\nrecipients = ["{recipient}"]\nsigning_keys = ["{signing}"]\n'
+    f'[storage]\npath = "{root / "state"}"\n'
+    f"[privacy]\npublic_areas = {norm(gt['config']['public_areas'])}\n"
+    f"[motion]\nzones = {norm(gt['config']['motion_zones'])}\n"
+)
+print(root / "doorbell.toml")
+PY
+}
+
+# CPU seconds (user, system) and wall time of a command and its children, into FILE.
+timed() { # FILE CMD...
+    local file=$1
+    shift
+    /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "sys_s": %S, "max_rss_kb": %M}' -o "$file" "$@"
+}
+
+step "doorbell config check (arm64)"
+check "config check of the shipped example (no owner recipient: must fail)" \
+    fails in_root "$T_SHORT" "$VENV/bin/doorbell" config check "$SRC/firmware_configs/doorbell.toml"
+make_config "$WORK/run" in_root "$T_SHORT" "$VENV/bin/python" 2>&1 | quote
+check "doorbell config check (replay config)" in_root "$T_SHORT" "$VENV/bin/doorbell" \
+    config check "$WORK/run/doorbell.toml"
+
+step "doorbell demo (arm64)"
+check "doorbell demo" in_root "$T_LONG" "$VENV/bin/doorbell" demo --dir "$WORK/run/demo"
+
+step "doorbell replay $CLIP_NAME (arm64, emulated)"
+status=0
+timed "$OUT/arm64-replay-time.json" nice -n 19 timeout "$T_LONG" chroot "$ROOT" \
+    /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH="$VENV/bin:/usr/bin:/bin" \
+    PYTHONDONTWRITEBYTECODE=1 "$VENV/bin/doorbell" replay "$WORK/run/$CLIP_NAME" \
+    --config "$WORK/run/doorbell.toml" >"$OUT/arm64-summary.json" 2>"$OUT/arm64-replay.log" ||
+    status=$?
+quote <"$OUT/arm64-replay.log"
+quote <"$OUT/arm64-summary.json"
+say "time: $(cat "$OUT/arm64-replay-time.json")"
+if [ "$status" -eq 0 ]; then RESULTS+=("ok      doorbell replay (arm64)"); else RESULTS+=("FAILED  doorbell replay (arm64) (exit $status)"); fi
+
+# Export every clip of a summary: export_all SUMMARY OUTDIR-as-seen RUNNER...
+export_all() {
+    local summary=$1 outdir=$2 n=0 id
+    shift 2
+    for id in $(python3 -c 'import json,sys; print(*[c["id"] for c in json.load(open(sys.argv[1]))["clips"]])' "$summary"); do
+        check "doorbell export $id" "$@" export "$id" -i "$outdir/owner.key" \
+            --out "$outdir/export$n.mp4" --config "$outdir/doorbell.toml"
+        n=$((n + 1))
+    done
+}
+
+step "doorbell export (arm64)"
+export_all "$OUT/arm64-summary.json" "$WORK/run" in_root "$T_LONG" "$VENV/bin/doorbell"
+
+step "the same replay and export on x86 (this checkout, host python)"
+cp "$CLIP" "${CLIP%.mp4}.json" "$HOST_RUN/"
+(cd "$REPO" && make_config "$HOST_RUN" nice -n 19 python3) 2>&1 | quote
+status=0
+(cd "$REPO" && timed "$OUT/x86-replay-time.json" nice -n 19 timeout "$T_SHORT" python3 -m edge \
+    replay "$HOST_RUN/$CLIP_NAME" --config "$HOST_RUN/doorbell.toml") \
+    >"$OUT/x86-summary.json" 2>"$OUT/x86-replay.log" || status=$?
+quote <"$OUT/x86-summary.json"
+say "time: $(cat "$OUT/x86-replay-time.json")"
+if [ "$status" -eq 0 ]; then RESULTS+=("ok      doorbell replay (x86)"); else RESULTS+=("FAILED  doorbell replay (x86) (exit $status)"); fi
+host_doorbell() {
+    (cd "$REPO" && nice -n 19 timeout "$T_SHORT" python3 -m edge "$@")
+}
+export_all "$OUT/x86-summary.json" "$HOST_RUN" host_doorbell
+
+step "compare: clips, segments, metadata events, scores of the exports (scorer on x86)"
+python3 - "$OUT" "$ROOT$WORK/run" "$HOST_RUN" "${CLIP%.mp4}.json" "$SCORER" <<'PY' 2>&1 | tee "$OUT/compare.txt" | quote
+"""Compare the arm64 and x86 replays: summaries, outbox events, decoded exports, scores."""
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+
+out, arm, x86, gt, scorer = (Path(a) for a in sys.argv[1:])
+runs = {"arm64": (arm, json.loads((out / "arm64-summary.json").read_text() or "{}")),
+        "x86": (x86, json.loads((out / "x86-summary.json").read_text() or "{}"))}
+# Values that differ by nature: clip ids and times are wall-clock; ciphertext is random.
+VOLATILE = {"id", "time", "start", "started", "created_at", "ciphertext_sha256", "key",
+            "origin", "root", "key_id", "signature", "previous_size", "size", "entries"}
+
+
+def events(run: Path) -> list:
+    db = sqlite3.connect(run / "state" / "index.sqlite")
+    rows = db.execute("SELECT topic, payload FROM outbox ORDER BY id").fetchall()
+    return [(t, {k: v for k, v in json.loads(p).items() if k not in VOLATILE}) for t, p in rows]
+
+
+result = {}
+for name, (run, summary) in runs.items():
+    clips = summary.get("clips", [])
+    exports = sorted(run.glob("export*.mp4"))
+    frames = []
+    for f in exports:
+        with av.open(str(f)) as c:
+            frames.append(sum(1 for _ in c.decode(video=0)))
+    manifest = run / "outputs.json"
+    manifest.write_text(json.dumps({"outputs": [
+        {"file": str(f), "start": c["start_offset_s"]} for f, c in zip(exports, clips)]}))
+    scored = run / "score.json"
+    subprocess.run([sys.executable, str(scorer), "--gt", str(gt), "--manifest", str(manifest),
+                    "--json", str(scored)], capture_output=True, text=True, check=True)
+    s = json.loads(scored.read_text())
+    result[name] = {
+        "clips": [(c["start_offset_s"], c["duration_s"], c["segments"], c["status"]) for c in clips],
+        "clip_bytes": [c["bytes"] for c in clips],
+        "frames": (summary.get("frames_read"), summary.get("frames_processed"),
+                   summary.get("frames_dropped"), summary.get("fail_closed_frames")),
+        "faces_redacted": summary.get("faces_redacted"),
+        "fps": summary.get("fps"),
+        "export_frames": frames,
+        "face_frames_leaked": f"{s['face_frames_leaked']}/{s['face_frames_recorded']}",
+        "public_area_leak_rate": s["public_area"]["leak_rate"],
+        "visitor_recall": s.get("visitor_recall"),
+        "events": events(run),
+    }
+    (out / f"{name}-score.json").write_text(json.dumps(s, indent=1))
+
+a, b = result["arm64"], result["x86"]
+for key in a:
+    same = "same" if a[key] == b[key] else "DIFFERENT"
+    if key == "events" and a[key] != b[key]:
+        print(f"{key:22s} {same}")
+        for (ta, pa), (tb, pb) in zip(a[key], b[key]):
+            print(f"    arm64 {ta} {json.dumps(pa)}\n    x86   {tb} {json.dumps(pb)}")
+        continue
+    print(f"{key:22s} {same:9s} arm64 {json.dumps(a[key]) if key != 'events' else len(a[key])}"
+          + ("" if a[key] == b[key] else f"   x86 {json.dumps(b[key])}"))
+(out / "compare.json").write_text(json.dumps(result, indent=1))
+PY
+
+if [ "$RUN_TESTS" -eq 1 ]; then
+    step "test subset inside the root: ${TESTS[*]}"
+    check "pip install pytest hypothesis pyrage (test tools, after the wheel list)" \
+        in_root "$T_LONG" "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+        "pytest>=8" "hypothesis>=6.100" "pyrage>=1.1"
+    rm -rf "${ROOT:?}$WORK/checkout"
+    install -d "$ROOT$WORK/checkout"
+    (cd "$REPO" && git ls-files -z tests edge pyproject.toml README.md LICENSE firmware_configs |
+        xargs -0 tar -cf - | tar -C "$ROOT$WORK/checkout" -xf -)
+    ln -sfn "$SRC/models" "$ROOT$WORK/checkout/models"
+    status=0
+    timed "$OUT/arm64-tests-time.json" nice -n 19 timeout "$T_LONG" chroot "$ROOT" \
+        /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH="$VENV/bin:/usr/bin:/bin" \
+        PYTHONDONTWRITEBYTECODE=1 bash -c "cd $WORK/checkout && python -m pytest -q -p no:cacheprovider ${TESTS[*]}" \
+        2>&1 | tee "$OUT/arm64-tests.txt" | tail -n 15 | quote || status=${PIPESTATUS[0]}
+    say "time: $(cat "$OUT/arm64-tests-time.json")"
+    if [ "$status" -eq 0 ]; then RESULTS+=("ok      test subset (arm64)"); else RESULTS+=("FAILED  test subset (arm64) (exit $status)"); fi
+fi
+
+# --- 4. CPU per frame: counted guest instructions -----------------------------------------
+
+if [ "$RUN_COUNT" -eq 1 ]; then
+    step "guest instructions per frame (qemu TCG plugin, estimate for a Pi 4 / Pi 5)"
+    bash "$REPO/scripts/arm64_count.sh" "$ROOT" "$OUT" "$WORK/run/$CLIP_NAME" "$VENV" "$T_LONG" \
+        2>&1 | quote || say "instruction count did not finish (see above)"
+fi
+
+step "summary"
+printf '%s\n' "${RESULTS[@]}" | quote
+say "results in $OUT (report.txt, compare.txt, wheels.txt, pyav.txt, *-summary.json)"
