@@ -124,7 +124,8 @@ in_root() {
     shift
     nice -n 19 timeout "$limit" chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
         PATH="$VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-        PYTHONDONTWRITEBYTECODE=1 "$@"
+        PYTHONDONTWRITEBYTECODE=1 PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+        SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$@"
 }
 
 # Run a command and keep its exit status: check NAME CMD...; prints ok/FAILED (status).
@@ -216,6 +217,14 @@ mount_in_root --rbind /dev "$ROOT/dev"
 mount --make-rslave "$ROOT/dev"
 mount_in_root -t sysfs sysfs "$ROOT/sys"
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# A machine whose HTTPS goes through an inspecting proxy trusts that proxy's CA from
+# /usr/local/share/ca-certificates: the root (apt, pip, `doorbell models install`) must too.
+LOCAL_CAS=(/usr/local/share/ca-certificates/*.crt)
+if [ -e "${LOCAL_CAS[0]}" ]; then
+    install -d "$ROOT/usr/local/share/ca-certificates"
+    cp -L "${LOCAL_CAS[@]}" "$ROOT/usr/local/share/ca-certificates/"
+    say "copied this machine's local CA certificates into the root: ${LOCAL_CAS[*]##*/}"
+fi
 
 step "Debian packages in the root: ${DEBIAN_PACKAGES[*]}"
 need=()
@@ -231,6 +240,7 @@ if [ ${#need[@]} -gt 0 ]; then
     in_root "$T_LONG" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
         --no-install-recommends "${need[@]}" 2>&1 | tail -n 3 | quote
 fi
+in_root "$T_SHORT" update-ca-certificates 2>&1 | tail -n 1 | quote
 for pkg in "${DEBIAN_PACKAGES[@]}" python3 python3-venv; do
     say "$pkg $(dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f='${Version} ${Architecture}' "$pkg" 2>/dev/null || echo 'NOT INSTALLED')"
 done
@@ -253,8 +263,8 @@ tar -C "$REPO" --exclude=__pycache__ --exclude='*.pyc' --exclude='models/*.onnx'
     pyproject.toml README.md edge models docs firmware_configs |
     tar -C "$ROOT$SRC" --no-same-owner -xf -
 check "pip install (aarch64 wheels from PyPI)" in_root "$T_LONG" "$VENV/bin/pip" install \
-    --quiet --disable-pip-version-check --report "$WORK/pip-report.json" "numpy<2" \
-    --editable "${SRC}[device]"
+    --quiet --disable-pip-version-check "numpy<2" --editable "${SRC}[device]"
+[ "${RESULTS[-1]:0:2}" = ok ] || die "the package did not install in the root: see above"
 check "compileall" in_root "$T_SHORT" "$VENV/bin/python" -m compileall -q "$SRC/edge"
 
 step "wheels in the venv and their platform tags"
