@@ -18,13 +18,14 @@
 #     instructions, if a plugin-capable qemu and a C compiler are here).
 #
 # usage: sudo scripts/arm64_check.sh [--root DIR] [--out DIR] [--clip FILE]
-#                                    [--skip-tests] [--skip-count]
+#                                    [--skip-tests] [--skip-count | --count-only]
 #   --root DIR     the arm64 root (default /var/tmp/doorbell-arm64; reused if present)
 #   --out DIR      where results go (default /var/tmp/doorbell-arm64-check/<UTC time>)
 #   --clip FILE    dev clip to replay, with FILE.json next to it
 #                  (default ../shared/testdata/clips/visitor_approach.mp4)
 #   --skip-tests   do not run the test subset inside the root
 #   --skip-count   do not count guest instructions (the slowest step)
+#   --count-only   only count them (needs a root a full run has installed)
 # Every emulated command runs under nice -n 19 and a timeout.
 set -euo pipefail
 umask 022
@@ -36,6 +37,7 @@ OUT=""
 CLIP="$SHARED/testdata/clips/visitor_approach.mp4"
 RUN_TESTS=1
 RUN_COUNT=1
+COUNT_ONLY=0
 VENV=/opt/doorbell-edge
 SRC=$VENV/src
 WORK=/var/tmp/doorbell-check # inside the root
@@ -75,6 +77,7 @@ while [ $# -gt 0 ]; do
             ;;
         --skip-tests) RUN_TESTS=0 ;;
         --skip-count) RUN_COUNT=0 ;;
+        --count-only) COUNT_ONLY=1 ;;
         -h | --help)
             usage
             exit 0
@@ -88,6 +91,7 @@ done
 [ "$(uname -m)" = x86_64 ] || die "this compares arm64 with x86_64; this machine is $(uname -m)"
 [ -f "$CLIP" ] || die "--clip $CLIP: no such file"
 [ -f "${CLIP%.mp4}.json" ] || die "${CLIP%.mp4}.json (the clip's ground truth) is missing"
+CLIP_NAME="$(basename "$CLIP")"
 SCORER="$SHARED/tools/score.py"
 [ -f "$SCORER" ] || die "$SCORER is missing (the shared scorer)"
 case "$ROOT" in
@@ -247,6 +251,170 @@ done
 say "python3-picamera2 / libcamera (Raspberry Pi archive): not reachable from here;" \
     "the camera stays tested against the strict fake"
 
+# CPU seconds (user, system) and wall time of a command and its children, into FILE.
+timed() { # FILE CMD...
+    local file=$1
+    shift
+    /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "sys_s": %S, "max_rss_kb": %M}' -o "$file" "$@"
+}
+
+# --- CPU per frame: counted guest instructions (step 4 of the header) --------------------
+
+# qemu-user-static has no plugin support; Debian's dynamic qemu-user has it but ships no
+# plugins, so a 40-line counting plugin is compiled here. The x86 qemu, its libraries and
+# the plugin are copied into the root and started through their own x86 loader, so the
+# guest sees the root as / exactly as under chroot. Counts the python process and all its
+# threads (not the kernel, not other processes).
+QEMU_DIR=/var/tmp/qemu-x86 # inside the root
+count_plugin() { # writes $ROOT$QEMU_DIR/libcount.so
+    cat >"$ROOT$QEMU_DIR/count.c" <<'C'
+/* Counts the guest instructions a qemu-user process executes, over all its threads. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The parts of qemu-plugin.h (plugin API version 1, QEMU 7.2) this uses. */
+typedef uint64_t qemu_plugin_id_t;
+typedef struct qemu_info_t qemu_info_t;
+struct qemu_plugin_tb;
+enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS };
+typedef void (*qemu_plugin_vcpu_udata_cb_t)(unsigned int vcpu_index, void *userdata);
+typedef void (*qemu_plugin_vcpu_tb_trans_cb_t)(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
+typedef void (*qemu_plugin_udata_cb_t)(qemu_plugin_id_t id, void *userdata);
+void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_tb_trans_cb_t cb);
+void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *tb, qemu_plugin_vcpu_udata_cb_t cb,
+                                          enum qemu_plugin_cb_flags flags, void *userdata);
+size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
+void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
+
+__attribute__((visibility("default"))) int qemu_plugin_version = 1;
+
+static uint64_t insns;
+static char out[4096] = "/dev/stderr";
+
+/* Atomic: qemu-user runs guest threads in parallel. */
+static void exec_tb(unsigned int vcpu_index, void *n) {
+    (void)vcpu_index;
+    __atomic_fetch_add(&insns, (uint64_t)(uintptr_t)n, __ATOMIC_RELAXED);
+}
+
+static void trans_tb(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
+    (void)id;
+    qemu_plugin_register_vcpu_tb_exec_cb(tb, exec_tb, QEMU_PLUGIN_CB_NO_REGS,
+                                         (void *)(uintptr_t)qemu_plugin_tb_n_insns(tb));
+}
+
+static void at_exit(qemu_plugin_id_t id, void *unused) {
+    (void)id;
+    (void)unused;
+    FILE *f = fopen(out, "a");
+    if (f) {
+        fprintf(f, "%llu\n", (unsigned long long)__atomic_load_n(&insns, __ATOMIC_RELAXED));
+        fclose(f);
+    }
+}
+
+__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id,
+                                                               const qemu_info_t *info,
+                                                               int argc, char **argv) {
+    (void)info;
+    for (int i = 0; i < argc; i++) {
+        if (strncmp(argv[i], "out=", 4) == 0) {
+            snprintf(out, sizeof out, "%s", argv[i] + 4);
+        }
+    }
+    qemu_plugin_register_vcpu_tb_trans_cb(id, trans_tb);
+    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    return 0;
+}
+C
+    gcc -shared -fPIC -O2 -Wall -o "$ROOT$QEMU_DIR/libcount.so" "$ROOT$QEMU_DIR/count.c"
+}
+
+# Guest instructions of one command run in the root: counted TIMES FILE SECONDS CMD...
+# (appends the count to FILE, a path inside the root; CPU and wall time go to TIMES).
+counted() {
+    local times=$1 file=$2 limit=$3
+    shift 3
+    timed "$times" nice -n 19 timeout "$limit" chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
+        PATH="$VENV/bin:/usr/bin:/bin" PYTHONDONTWRITEBYTECODE=1 \
+        "$QEMU_DIR/lib/ld-linux-x86-64.so.2" --library-path "$QEMU_DIR/lib" \
+        "$QEMU_DIR/qemu-aarch64" -plugin "$QEMU_DIR/libcount.so,out=$file" "$@"
+}
+
+count_step() {
+    step "guest instructions per frame (qemu TCG plugin): an estimate for a Pi 4 / Pi 5"
+    if ! command -v gcc >/dev/null; then
+        say "skipped: no C compiler (apt-get install gcc) to build the counting plugin"
+    else
+        if [ ! -x /usr/bin/qemu-aarch64 ]; then
+            say "installing qemu-user (the dynamic qemu, which loads plugins)"
+            DEBIAN_FRONTEND=noninteractive nice -n 19 apt-get install -y -q \
+                --no-install-recommends qemu-user 2>&1 | tail -n 1 | quote
+        fi
+        rm -rf "${ROOT:?}$QEMU_DIR"
+        install -d "$ROOT$QEMU_DIR/lib"
+        cp /usr/bin/qemu-aarch64 "$ROOT$QEMU_DIR/"
+        ldd /usr/bin/qemu-aarch64 | awk '/=>/ { print $3 } /ld-linux/ { print $1 }' |
+            xargs -I{} cp -L {} "$ROOT$QEMU_DIR/lib/"
+        count_plugin
+        local python="$VENV/bin/python"
+        # The fixed cost: interpreter, imports of the replay path, config, loading the face model.
+        counted "$OUT/count-startup-time.json" "$QEMU_DIR/startup.txt" "$T_SHORT" "$python" -c '
+import sys
+from edge.core.config import load_config
+from edge.device.daemon.daemon import Daemon
+from edge.device.faces.centerface import CenterFace
+load_config(sys.argv[1])
+CenterFace.load()
+' "$WORK/run/doorbell.toml" 2>&1 | quote
+        [ -f "$ROOT$WORK/run/doorbell.toml" ] ||
+            die "no replay config in the root yet: run once without --count-only"
+        rm -rf "${ROOT:?}$WORK/run/count-state"
+        sed "s|^path = .*|path = \"$WORK/run/count-state\"|" "$ROOT$WORK/run/doorbell.toml" \
+            >"$ROOT$WORK/run/count.toml"
+        counted "$OUT/count-replay-time.json" "$QEMU_DIR/replay.txt" "$T_LONG" "$python" \
+            -m edge replay "$WORK/run/$CLIP_NAME" --config "$WORK/run/count.toml" \
+            >"$OUT/count-summary.json" 2>"$OUT/count-replay.log" || say "counted replay failed"
+        say "time under the counting plugin: $(cat "$OUT/count-replay-time.json")"
+        python3 - "$ROOT$QEMU_DIR/startup.txt" "$ROOT$QEMU_DIR/replay.txt" \
+            "$OUT/count-summary.json" "$OUT/x86-replay-time.json" "$OUT/x86-summary.json" \
+            <<'PY' 2>&1 | tee "$OUT/cpu-estimate.txt" | quote
+"""Guest instructions per frame, and what they would cost on a Pi 4 and a Pi 5."""
+import json
+import sys
+from pathlib import Path
+
+startup = int(Path(sys.argv[1]).read_text().split()[-1])
+total = int(Path(sys.argv[2]).read_text().split()[-1])
+summary = json.loads(Path(sys.argv[3]).read_text())
+frames = summary["frames_processed"]
+per_frame = (total - startup) / frames
+print(f"guest aarch64 instructions: replay {total / 1e9:.2f} G, start-up {startup / 1e9:.2f} G,"
+      f" {frames} frames -> {per_frame / 1e6:.0f} M instructions per frame")
+# ASSUMED instructions per cycle and clocks (not measured here): Cortex-A72 (Pi 4,
+# 1.5 GHz; 1.8 GHz on boards since 2020) and Cortex-A76 (Pi 5, 2.4 GHz).
+for board, ghz, ipcs in (("Pi 4", 1.5, (0.8, 1.2)), ("Pi 5", 2.4, (1.3, 2.0))):
+    slow, fast = (per_frame / (ipc * ghz * 1e9) * 1e3 for ipc in ipcs)
+    print(f"ESTIMATE {board}: {fast:.0f}-{slow:.0f} CPU-ms per frame"
+          f" (IPC {ipcs[0]}-{ipcs[1]} assumed at {ghz} GHz);"
+          f" at 15 fps {15 * fast / 1e3:.2f}-{15 * slow / 1e3:.2f} of a core")
+if Path(sys.argv[4]).exists() and Path(sys.argv[5]).exists():
+    x86_time = json.loads(Path(sys.argv[4]).read_text())
+    x86_frames = json.loads(Path(sys.argv[5]).read_text())["frames_processed"]
+    cpu = x86_time["user_s"] + x86_time["sys_s"]
+    print(f"x86 (this machine, measured): {1e3 * cpu / x86_frames:.1f} CPU-ms per frame"
+          f" (user+sys {cpu:.1f} s, including start-up)")
+PY
+    fi
+}
+
+if [ "$COUNT_ONLY" -eq 1 ]; then
+    count_step
+    exit 0
+fi
+
 # --- 2. the project, as install-pi.sh installs it -----------------------------------------
 
 step "venv $VENV with the system site packages"
@@ -327,7 +495,6 @@ say "6 systemctl daemon-reload/enable/restart, systemd-analyze security: no syst
 rm -rf "${ROOT:?}$WORK/run"
 install -d -m 700 "$ROOT$WORK/run"
 cp "$CLIP" "${CLIP%.mp4}.json" "$ROOT$WORK/run/"
-CLIP_NAME="$(basename "$CLIP")"
 HOST_RUN="$OUT/x86"
 rm -rf "$HOST_RUN"
 install -d -m 700 "$HOST_RUN"
@@ -366,13 +533,6 @@ def norm(polygons):
 )
 print(root / "doorbell.toml")
 PY
-}
-
-# CPU seconds (user, system) and wall time of a command and its children, into FILE.
-timed() { # FILE CMD...
-    local file=$1
-    shift
-    /usr/bin/time -f '{"wall_s": %e, "user_s": %U, "sys_s": %S, "max_rss_kb": %M}' -o "$file" "$@"
 }
 
 step "doorbell config check (arm64)"
@@ -513,155 +673,9 @@ if [ "$RUN_TESTS" -eq 1 ]; then
     if [ "$status" -eq 0 ]; then RESULTS+=("ok      test subset (arm64)"); else RESULTS+=("FAILED  test subset (arm64) (exit $status)"); fi
 fi
 
-# --- 4. CPU per frame: counted guest instructions -----------------------------------------
-
-# qemu-user-static has no plugin support; Debian's dynamic qemu-user has it but ships no
-# plugins, so a 40-line counting plugin is compiled here. The x86 qemu, its libraries and
-# the plugin are copied into the root and started through their own x86 loader, so the
-# guest sees the root as / exactly as under chroot. Counts the python process and all its
-# threads (not the kernel, not other processes).
-QEMU_DIR=/var/tmp/qemu-x86 # inside the root
-count_plugin() { # writes $ROOT$QEMU_DIR/libcount.so
-    cat >"$ROOT$QEMU_DIR/count.c" <<'C'
-/* Counts the guest instructions a qemu-user process executes, over all its threads. */
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-
-/* The parts of qemu-plugin.h (plugin API version 1, QEMU 7.2) this uses. */
-typedef uint64_t qemu_plugin_id_t;
-typedef struct qemu_info_t qemu_info_t;
-struct qemu_plugin_tb;
-enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS };
-typedef void (*qemu_plugin_vcpu_udata_cb_t)(unsigned int vcpu_index, void *userdata);
-typedef void (*qemu_plugin_vcpu_tb_trans_cb_t)(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
-typedef void (*qemu_plugin_udata_cb_t)(qemu_plugin_id_t id, void *userdata);
-void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_tb_trans_cb_t cb);
-void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *tb, qemu_plugin_vcpu_udata_cb_t cb,
-                                          enum qemu_plugin_cb_flags flags, void *userdata);
-size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
-void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
-
-__attribute__((visibility("default"))) int qemu_plugin_version = 1;
-
-static uint64_t insns;
-static char out[4096] = "/dev/stderr";
-
-/* Atomic: qemu-user runs guest threads in parallel. */
-static void exec_tb(unsigned int vcpu_index, void *n) {
-    (void)vcpu_index;
-    __atomic_fetch_add(&insns, (uint64_t)(uintptr_t)n, __ATOMIC_RELAXED);
-}
-
-static void trans_tb(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
-    (void)id;
-    qemu_plugin_register_vcpu_tb_exec_cb(tb, exec_tb, QEMU_PLUGIN_CB_NO_REGS,
-                                         (void *)(uintptr_t)qemu_plugin_tb_n_insns(tb));
-}
-
-static void at_exit(qemu_plugin_id_t id, void *unused) {
-    (void)id;
-    (void)unused;
-    FILE *f = fopen(out, "a");
-    if (f) {
-        fprintf(f, "%llu\n", (unsigned long long)__atomic_load_n(&insns, __ATOMIC_RELAXED));
-        fclose(f);
-    }
-}
-
-__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id,
-                                                               const qemu_info_t *info,
-                                                               int argc, char **argv) {
-    (void)info;
-    for (int i = 0; i < argc; i++) {
-        if (strncmp(argv[i], "out=", 4) == 0) {
-            snprintf(out, sizeof out, "%s", argv[i] + 4);
-        }
-    }
-    qemu_plugin_register_vcpu_tb_trans_cb(id, trans_tb);
-    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
-    return 0;
-}
-C
-    gcc -shared -fPIC -O2 -Wall -o "$ROOT$QEMU_DIR/libcount.so" "$ROOT$QEMU_DIR/count.c"
-}
-
-# Guest instructions of one command run in the root: counted FILE SECONDS CMD... (appends
-# the count to FILE, a path inside the root).
-counted() {
-    local file=$1 limit=$2
-    shift 2
-    nice -n 19 timeout "$limit" chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
-        PATH="$VENV/bin:/usr/bin:/bin" PYTHONDONTWRITEBYTECODE=1 \
-        "$QEMU_DIR/lib/ld-linux-x86-64.so.2" --library-path "$QEMU_DIR/lib" \
-        "$QEMU_DIR/qemu-aarch64" -plugin "$QEMU_DIR/libcount.so,out=$file" "$@"
-}
-
 if [ "$RUN_COUNT" -eq 1 ]; then
-    step "guest instructions per frame (qemu TCG plugin): an estimate for a Pi 4 / Pi 5"
-    if ! command -v gcc >/dev/null; then
-        say "skipped: no C compiler (apt-get install gcc) to build the counting plugin"
-    else
-        if [ ! -x /usr/bin/qemu-aarch64 ]; then
-            say "installing qemu-user (the dynamic qemu, which loads plugins)"
-            DEBIAN_FRONTEND=noninteractive nice -n 19 apt-get install -y -q \
-                --no-install-recommends qemu-user 2>&1 | tail -n 1 | quote
-        fi
-        rm -rf "${ROOT:?}$QEMU_DIR"
-        install -d "$ROOT$QEMU_DIR/lib"
-        cp /usr/bin/qemu-aarch64 "$ROOT$QEMU_DIR/"
-        ldd /usr/bin/qemu-aarch64 | awk '/=>/ { print $3 } /ld-linux/ { print $1 }' |
-            xargs -I{} cp -L {} "$ROOT$QEMU_DIR/lib/"
-        count_plugin
-        python="$VENV/bin/python"
-        # The fixed cost: interpreter, imports of the replay path, config, loading the face model.
-        counted "$QEMU_DIR/startup.txt" "$T_SHORT" "$python" -c '
-import sys
-from edge.core.config import load_config
-from edge.device.daemon.daemon import Daemon
-from edge.device.faces.centerface import CenterFace
-load_config(sys.argv[1])
-CenterFace.load()
-' "$WORK/run/doorbell.toml" 2>&1 | quote
-        rm -rf "${ROOT:?}$WORK/run/count-state"
-        sed "s|^path = .*|path = \"$WORK/run/count-state\"|" "$ROOT$WORK/run/doorbell.toml" \
-            >"$ROOT$WORK/run/count.toml"
-        timed "$OUT/count-replay-time.json" counted "$QEMU_DIR/replay.txt" "$T_LONG" "$python" \
-            -m edge replay "$WORK/run/$CLIP_NAME" --config "$WORK/run/count.toml" \
-            >"$OUT/count-summary.json" 2>"$OUT/count-replay.log" || say "counted replay failed"
-        say "time under the counting plugin: $(cat "$OUT/count-replay-time.json")"
-        python3 - "$ROOT$QEMU_DIR/startup.txt" "$ROOT$QEMU_DIR/replay.txt" \
-            "$OUT/count-summary.json" "$OUT/x86-replay-time.json" "$OUT/x86-summary.json" \
-            <<'PY' 2>&1 | tee "$OUT/cpu-estimate.txt" | quote
-"""Guest instructions per frame, and what they would cost on a Pi 4 and a Pi 5."""
-import json
-import sys
-from pathlib import Path
-
-startup = int(Path(sys.argv[1]).read_text().split()[-1])
-total = int(Path(sys.argv[2]).read_text().split()[-1])
-summary = json.loads(Path(sys.argv[3]).read_text())
-frames = summary["frames_processed"]
-per_frame = (total - startup) / frames
-print(f"guest aarch64 instructions: replay {total / 1e9:.2f} G, start-up {startup / 1e9:.2f} G,"
-      f" {frames} frames -> {per_frame / 1e6:.0f} M instructions per frame")
-# ASSUMED instructions per cycle and clocks (not measured here): Cortex-A72 (Pi 4,
-# 1.5 GHz; 1.8 GHz on boards since 2020) and Cortex-A76 (Pi 5, 2.4 GHz).
-for board, ghz, ipcs in (("Pi 4", 1.5, (0.8, 1.2)), ("Pi 5", 2.4, (1.3, 2.0))):
-    slow, fast = (per_frame / (ipc * ghz * 1e9) * 1e3 for ipc in ipcs)
-    print(f"ESTIMATE {board}: {fast:.0f}-{slow:.0f} CPU-ms per frame"
-          f" (IPC {ipcs[0]}-{ipcs[1]} assumed at {ghz} GHz);"
-          f" at 15 fps {15 * fast / 1e3:.2f}-{15 * slow / 1e3:.2f} of a core")
-x86_time = json.loads(Path(sys.argv[4]).read_text())
-x86_frames = json.loads(Path(sys.argv[5]).read_text())["frames_processed"]
-cpu = x86_time["user_s"] + x86_time["sys_s"]
-print(f"x86 (this machine, measured): {1e3 * cpu / x86_frames:.1f} CPU-ms per frame"
-      f" (user+sys {cpu:.1f} s, including start-up)")
-PY
-    fi
+    count_step
 fi
-
 step "summary"
 printf '%s\n' "${RESULTS[@]}" | quote
 say "results in $OUT (report.txt, compare.txt, wheels.txt, pyav.txt, *-summary.json)"
