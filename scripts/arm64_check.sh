@@ -155,9 +155,14 @@ fails() { # CMD...: succeeds when CMD fails
 # --- mounts -------------------------------------------------------------------------------
 
 MOUNTED=()
+# Mounts only what is not mounted yet (another run may be using the root) and unmounts on
+# exit only what it mounted.
 mount_in_root() { # mount ARGS... TARGET (TARGET under the root)
     local target="${*: -1}"
     mkdir -p "$target"
+    if mountpoint -q "$target"; then
+        return 1
+    fi
     mount "$@"
     MOUNTED=("$target" "${MOUNTED[@]}")
 }
@@ -216,10 +221,11 @@ else
 fi
 say "$(chroot "$ROOT" /usr/bin/uname -m) userland: $(chroot "$ROOT" /usr/bin/python3 --version)"
 
-mount_in_root -t proc proc "$ROOT/proc"
-mount_in_root --rbind /dev "$ROOT/dev"
-mount --make-rslave "$ROOT/dev"
-mount_in_root -t sysfs sysfs "$ROOT/sys"
+mount_in_root -t proc proc "$ROOT/proc" || true
+if mount_in_root --rbind /dev "$ROOT/dev"; then
+    mount --make-rslave "$ROOT/dev"
+fi
+mount_in_root -t sysfs sysfs "$ROOT/sys" || true
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 # A machine whose HTTPS goes through an inspecting proxy trusts that proxy's CA from
 # /usr/local/share/ca-certificates: the root (apt, pip, `doorbell models install`) must too.
@@ -467,8 +473,9 @@ check "doorbell models install" in_root "$T_SHORT" "$VENV/bin/doorbell" models i
 check "doorbell models check" in_root "$T_SHORT" "$VENV/bin/doorbell" models check
 
 step "scripts/install-pi.sh --dry-run inside the root (what is left for a Pi)"
-mount_in_root --bind "$REPO" "$ROOT/mnt/checkout"
-mount -o remount,bind,ro "$ROOT/mnt/checkout"
+if mount_in_root --bind "$REPO" "$ROOT/mnt/checkout"; then
+    mount -o remount,bind,ro "$ROOT/mnt/checkout"
+fi
 status=0
 in_root "$T_SHORT" bash /mnt/checkout/scripts/install-pi.sh --dry-run 2>&1 |
     tee "$OUT/install-pi-dry-run.txt" | quote || status=${PIPESTATUS[0]}
