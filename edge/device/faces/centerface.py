@@ -3,11 +3,14 @@
 CenterFace was chosen by measurement (see `models/centerface.md`): it finds faces down
 to ~16-20 px at the size it is run at, on one CPU thread, with no runtime beyond OpenCV.
 It is fully convolutional, so the caller runs it on crops of any size at whatever scale
-suits the faces it expects there.
+suits the faces it expects there. One network is kept per input size: OpenCV 4.x (the
+Pi's, held below 4.12 by `numpy<2`) gives wrong outputs when one network is run at a new
+input size after another (wrong box sizes, `exp` overflows), OpenCV 5 does not.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -20,24 +23,37 @@ _OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 _STRIDE = 4  # output cell size in input pixels
 _ALIGN = 32  # input sides must be multiples of this
 _NMS_IOU = 0.3
+_NETS_KEPT = 8  # networks kept, one per input size, least recently used dropped
 
 
 class CenterFace:
     """Detects faces in BGR images; boxes come back in the image's own pixels."""
 
-    def __init__(self, net: cv2.dnn.Net) -> None:
-        self._net = net
+    def __init__(self, model: np.ndarray) -> None:
+        self._model = model
+        self._nets: OrderedDict[tuple[int, int], cv2.dnn.Net] = OrderedDict()
 
     @classmethod
     def load(cls, models_dir: Path | None = None) -> CenterFace:
         """Load the hash-checked model from `models_dir` (default: where models are
         installed, see `edge.device.faces.model`); raises ModelError."""
         path = verified_model_path(FACE_MODEL, models_dir)
+        model = np.frombuffer(path.read_bytes(), np.uint8)
         try:
-            net = cv2.dnn.readNetFromONNX(str(path))
+            cv2.dnn.readNetFromONNX(model)
         except cv2.error as exc:
             raise ModelError(f"OpenCV cannot load {path}: {exc}") from exc
-        return cls(net)
+        return cls(model)
+
+    def _net(self, size: tuple[int, int]) -> cv2.dnn.Net:
+        """The network for inputs of this size (made on first use)."""
+        net = self._nets.pop(size, None)
+        if net is None:
+            net = cv2.dnn.readNetFromONNX(self._model)
+        self._nets[size] = net
+        while len(self._nets) > _NETS_KEPT:
+            self._nets.popitem(last=False)
+        return net
 
     def detect(self, image: np.ndarray, threshold: float) -> list[Box]:
         """Faces in a BGR image whose heatmap score is at least `threshold`."""
@@ -50,8 +66,9 @@ class CenterFace:
             )
         # The network was trained on RGB in 0..255 with no normalisation.
         blob = cv2.dnn.blobFromImage(image, 1.0, (padded_w, padded_h), swapRB=True)
-        self._net.setInput(blob)
-        heat, scale, offset, _ = self._net.forward(_OUTPUTS)
+        net = self._net((padded_w, padded_h))
+        net.setInput(blob)
+        heat, scale, offset, _ = net.forward(_OUTPUTS)
         return _decode(heat[0, 0], scale[0], offset[0], threshold)
 
 
