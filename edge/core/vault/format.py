@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hmac
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -71,6 +72,19 @@ class Stanza:
         if len(body) % COLUMNS_PER_LINE == 0:
             lines.append(b"")
         return b"\n".join(lines) + b"\n"
+
+
+def first_file_key(
+    stanzas: Sequence[Stanza], stanza_type: str, unwrap_one: Callable[[Stanza], bytes | None]
+) -> bytes | None:
+    """The file key from the first stanza of `stanza_type` that `unwrap_one` opens, or None.
+    `unwrap_one` raises HeaderError for a malformed stanza of its type."""
+    for stanza in stanzas:
+        if stanza.type == stanza_type:
+            file_key = unwrap_one(stanza)
+            if file_key is not None:
+                return file_key
+    return None
 
 
 @dataclass(frozen=True)

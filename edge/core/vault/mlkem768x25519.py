@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from edge.core.vault import bech32
 from edge.core.vault.errors import HeaderError, InvalidKeyError
-from edge.core.vault.format import FILE_KEY_SIZE, Stanza, b64decode, b64encode
+from edge.core.vault.format import FILE_KEY_SIZE, Stanza, b64decode, b64encode, first_file_key
 
 STANZA_TYPE = "mlkem768x25519"
 RECIPIENT_HRP = "age1pq"
@@ -148,13 +148,7 @@ class MLKEM768X25519Identity:
 
     def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None:
         """The file key from the first mlkem768x25519 stanza addressed to us, or None."""
-        for stanza in stanzas:
-            if stanza.type != STANZA_TYPE:
-                continue
-            file_key = self._unwrap_one(stanza)
-            if file_key is not None:
-                return file_key
-        return None
+        return first_file_key(stanzas, STANZA_TYPE, self._unwrap_one)
 
     def _unwrap_one(self, stanza: Stanza) -> bytes | None:
         if len(stanza.args) != 1:

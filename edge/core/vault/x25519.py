@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from edge.core.vault import bech32
 from edge.core.vault.errors import HeaderError, InvalidKeyError
-from edge.core.vault.format import FILE_KEY_SIZE, Stanza, b64decode, b64encode
+from edge.core.vault.format import FILE_KEY_SIZE, Stanza, b64decode, b64encode, first_file_key
 
 STANZA_TYPE = "X25519"
 RECIPIENT_HRP = "age"
@@ -102,13 +102,7 @@ class X25519Identity:
 
     def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None:
         """The file key from the first X25519 stanza addressed to us, or None."""
-        for stanza in stanzas:
-            if stanza.type != STANZA_TYPE:
-                continue
-            file_key = self._unwrap_one(stanza)
-            if file_key is not None:
-                return file_key
-        return None
+        return first_file_key(stanzas, STANZA_TYPE, self._unwrap_one)
 
     def _unwrap_one(self, stanza: Stanza) -> bytes | None:
         if len(stanza.args) != 1:
