@@ -12,7 +12,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -365,7 +365,8 @@ class Daemon:
         elif ledger_size != self._ledger_size:
             # A new entry may be an owner's order (on the device, or relayed from the
             # mirror): carry it out now rather than at the next retention round.
-            self._carry_out_deletions(store, audit)
+            self._carry_out_deletions(store, self._owner_orders(audit).delete)
+        # After the work: its own appends (clip.deleted) are not new orders.
         self._ledger_size = _size(audit.ledger.path)
         if time.monotonic() >= self._next_status:
             self._next_status = time.monotonic() + STATUS_INTERVAL_S
@@ -402,12 +403,12 @@ class Daemon:
                 # Nothing delivers events without a broker; keep the newest for a later one.
                 with Outbox(store.state_dir) as outbox:
                     outbox.prune_undelivered(self.config.mqtt.outbox_keep_delivered)
-            kept = self._owner_orders(audit).keep
+            orders = self._owner_orders(audit)
             mirrored = self._mirror is not None
 
             def protect(conn: Any) -> set[str]:
                 # Kept while there is room: not yet mirrored, or kept by the owner.
-                return set(kept) | (set(unmirrored_clip_ids(conn)) if mirrored else set())
+                return set(orders.keep) | (set(unmirrored_clip_ids(conn)) if mirrored else set())
 
             deletions: list[Deletion] = store.enforce_retention(protect=protect)
         except StorageError as exc:
@@ -418,7 +419,7 @@ class Daemon:
             self._clip_deleted(store, deletion)
         if self._ledger.behind:
             self._ledger.catch_up()
-        self._carry_out_deletions(store, audit)
+        self._carry_out_deletions(store, orders.delete)
 
     def _owner_orders(self, audit: DeviceAudit) -> OwnerOrders:
         try:
@@ -427,9 +428,9 @@ class Daemon:
             log.error("cannot read the owner's orders from the ledger: %s", exc)
             return OwnerOrders(frozenset(), frozenset())
 
-    def _carry_out_deletions(self, store: ClipStore, audit: DeviceAudit) -> None:
+    def _carry_out_deletions(self, store: ClipStore, ordered: Collection[str]) -> None:
         """Delete the clips the owner ordered deleted (a signed `clip.delete`)."""
-        for clip_id in sorted(self._owner_orders(audit).delete):
+        for clip_id in sorted(ordered):
             clip = store.clip(clip_id)
             if clip is None or clip.status not in ("complete", "truncated"):
                 continue  # not here, already gone, or still recording: next round
