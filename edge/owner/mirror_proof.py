@@ -36,7 +36,7 @@ def attach_inclusion_proof(package: Path, folder: Path, *, replace: bool = False
     except (OSError, ValueError) as exc:
         raise ProofNotReady(f"cannot read {package / MANIFEST_NAME}: {exc}") from None
     wanted = manifest_sha256(manifest)
-    ledger = Ledger(folder / "ledger.jsonl")
+    ledger = Ledger.in_state_dir(folder)
     line = _entry_line(ledger, wanted)
     if line is None:
         raise ProofNotReady(

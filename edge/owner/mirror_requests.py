@@ -66,7 +66,7 @@ def mirror_requests(folder: Path) -> list[MirrorRequest]:
     """Every request in the mirror's ledger copy, oldest first."""
     found: dict[str, MirrorRequest] = {}
     decisions: list[tuple[str, dict[str, Any], str, str]] = []
-    for entry in Ledger(folder / "ledger.jsonl").entries():
+    for entry in Ledger.in_state_dir(folder).entries():
         if entry.type == entries.REQUEST_RECEIVED:
             request_id = str(entry.body.get("request"))
             try:
