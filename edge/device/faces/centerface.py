@@ -1,59 +1,57 @@
-"""CenterFace face detector (ONNX, run by OpenCV's DNN module).
+"""CenterFace face detector (ONNX, run by ONNX Runtime on one CPU thread).
 
 CenterFace was chosen by measurement (see `models/centerface.md`): it finds faces down
-to ~16-20 px at the size it is run at, on one CPU thread, with no runtime beyond OpenCV.
-It is fully convolutional, so the caller runs it on crops of any size at whatever scale
-suits the faces it expects there. One network is kept per input size: OpenCV 4.x (the
-Pi's, held below 4.12 by `numpy<2`) gives wrong outputs when one network is run at a new
-input size after another (wrong box sizes, `exp` overflows), OpenCV 5 does not.
+to ~16-20 px at the size it is run at, on one CPU thread. It is fully convolutional, so
+the caller runs it on crops of any size at whatever scale suits the faces it expects
+there; the model file declares one fixed size, which `edge.device.faces.onnx_sizes`
+frees when loading it. ONNX Runtime runs it about twice as fast as OpenCV's DNN module
+with the same outputs (docs/PERFORMANCE.md), and one session serves every input size
+(OpenCV 4.x, the Pi's, gave wrong outputs when one network was run at a new size).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime
 
 from edge.device.faces.model import FACE_MODEL, ModelError, verified_model_path
+from edge.device.faces.onnx_sizes import free_image_size
 from edge.device.frame import Box
 
+_INPUT = "input.1"
 _OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 _STRIDE = 4  # output cell size in input pixels
 _ALIGN = 32  # input sides must be multiples of this
 _NMS_IOU = 0.3
-_NETS_KEPT = 8  # networks kept, one per input size, least recently used dropped
+_ERRORS_ONLY = 3  # ONNX Runtime's log severity: the model's unused weights warn
 
 
 class CenterFace:
     """Detects faces in BGR images; boxes come back in the image's own pixels."""
 
-    def __init__(self, model: np.ndarray) -> None:
-        self._model = model
-        self._nets: OrderedDict[tuple[int, int], cv2.dnn.Net] = OrderedDict()
+    def __init__(self, session: onnxruntime.InferenceSession) -> None:
+        self._session = session
 
     @classmethod
     def load(cls, models_dir: Path | None = None) -> CenterFace:
         """Load the hash-checked model from `models_dir` (default: where models are
         installed, see `edge.device.faces.model`); raises ModelError."""
         path = verified_model_path(FACE_MODEL, models_dir)
-        model = np.frombuffer(path.read_bytes(), np.uint8)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = _ERRORS_ONLY
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            cv2.dnn.readNetFromONNX(model)
-        except cv2.error as exc:
-            raise ModelError(f"OpenCV cannot load {path}: {exc}") from exc
-        return cls(model)
-
-    def _net(self, size: tuple[int, int]) -> cv2.dnn.Net:
-        """The network for inputs of this size (made on first use)."""
-        net = self._nets.pop(size, None)
-        if net is None:
-            net = cv2.dnn.readNetFromONNX(self._model)
-        self._nets[size] = net
-        while len(self._nets) > _NETS_KEPT:
-            self._nets.popitem(last=False)
-        return net
+            session = onnxruntime.InferenceSession(
+                free_image_size(path.read_bytes()), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ModelFormatError, or any of ONNX Runtime's own
+            raise ModelError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+        return cls(session)
 
     def detect(self, image: np.ndarray, threshold: float) -> list[Box]:
         """Faces in a BGR image whose heatmap score is at least `threshold`."""
@@ -66,9 +64,7 @@ class CenterFace:
             )
         # The network was trained on RGB in 0..255 with no normalisation.
         blob = cv2.dnn.blobFromImage(image, 1.0, (padded_w, padded_h), swapRB=True)
-        net = self._net((padded_w, padded_h))
-        net.setInput(blob)
-        heat, scale, offset, _ = net.forward(_OUTPUTS)
+        heat, scale, offset, _ = self._session.run(_OUTPUTS, {_INPUT: blob})
         return _decode(heat[0, 0], scale[0], offset[0], threshold)
 
 
