@@ -108,6 +108,11 @@ def main() -> None:
         ("veryfast threads=1", EncoderSettings(codec="libx264", threads=1), False),
         ("veryfast threads=auto", EncoderSettings(codec="libx264", threads=0), False),
         (
+            "superfast threads=1",
+            EncoderSettings(codec="libx264", preset="superfast", threads=1),
+            False,
+        ),
+        (
             "ultrafast threads=1",
             EncoderSettings(codec="libx264", preset="ultrafast", threads=1),
             False,
