@@ -85,6 +85,7 @@ class RunSummary:
             "frames_dropped": self.stats.frames_dropped,
             "fps": round(self.stats.fps, 2),
             "elapsed_s": round(self.stats.elapsed_s, 2),
+            "cpu_ms_per_frame": round(self.stats.cpu_ms_per_frame, 2),
             "fail_closed_frames": self.fail_closed,
             "faces_redacted": self.faces_redacted,
             "storage_full": self.storage_full,

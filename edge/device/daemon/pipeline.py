@@ -40,11 +40,19 @@ class PipelineStats:
     frames_dropped: int
     frames_paused: int
     elapsed_s: float
+    # CPU time of the whole process (every thread) over the same span: unlike fps, it
+    # does not move with what else the machine is running.
+    cpu_s: float = 0.0
 
     @property
     def fps(self) -> float:
         """Frames processed per second of wall time."""
         return self.frames_processed / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def cpu_ms_per_frame(self) -> float:
+        """CPU milliseconds the process spent per frame processed."""
+        return 1000 * self.cpu_s / self.frames_processed if self.frames_processed else 0.0
 
 
 class Pipeline:
@@ -80,6 +88,7 @@ class Pipeline:
         self._privacy = threading.Event()
         self._read = self._processed = self._dropped = self._paused = 0
         self._started = time.monotonic()
+        self._cpu_started = time.process_time()
         self._active = False
         self._faces: dict[int, int] = {}
         self.failure: BaseException | None = None
@@ -108,11 +117,13 @@ class Pipeline:
             self._dropped,
             self._paused,
             time.monotonic() - self._started,
+            time.process_time() - self._cpu_started,
         )
 
     def run(self) -> PipelineStats:
         """Run until the source ends or `stop()`; returns the final counters."""
         self._started = time.monotonic()
+        self._cpu_started = time.process_time()
         threads = [
             threading.Thread(target=self._guard(self._capture), name="capture", daemon=True),
             threading.Thread(target=self._guard(self._process), name="process", daemon=True),
