@@ -7,6 +7,14 @@ switch, exposure jumps, clouds) scales regions of the image smoothly and vanishe
 the local correction, while a person changes the image's structure and survives both.
 A whole-frame change is flagged and the background re-learnt fast; it never counts as
 motion, so it cannot start a clip.
+
+Changed pixels are learnt slowly, so someone who stood still for a while leaves a
+"ghost" in the background when they go: the bare porch now differs from a background
+that holds part of them. A second, quiet background learns quickly only where the frame
+matches it and very slowly elsewhere, so it keeps what the scene looks like with nobody
+in it; a changed pixel that matches it again is the scene uncovered, so the background
+takes the quiet value there at once and the pixel is not changed. Someone standing
+still does not match the bare scene, so stays changed.
 """
 
 from __future__ import annotations
@@ -28,6 +36,11 @@ from edge.device.zones import polygon_mask
 # than the rest, so a waiting visitor does not fade into the background within a few
 # seconds, while a parcel left behind still does within half a minute.
 _CHANGED_SLOWDOWN = 10.0
+
+# What differs from the bare scene is learnt into the quiet background this many times
+# more slowly again (~100 s at the defaults): a visitor who waits a minute and leaves
+# still uncovers the bare scene, a parcel left behind becomes part of it in minutes.
+_QUIET_SLOWDOWN = 10.0
 
 # Time constant of the background while it is learnt after start or re-learnt after a
 # whole-frame change: it follows the new image within a few frames.
@@ -167,6 +180,7 @@ class MotionDetector:
         self._grid = (_cells(w), _cells(h))
         self._scale = (frame_size[0] / w, frame_size[1] / h)
         self._background: np.ndarray | None = None
+        self._quiet: np.ndarray | None = None  # learnt from unchanged pixels only
         self._last_t = -math.inf
         self._ready_at = math.inf
         self._fast_until = -math.inf
@@ -179,22 +193,25 @@ class MotionDetector:
         source = frame.lores if frame.lores is not None else frame.image
         gray = small_gray(source, self._size).astype(np.float32)
         t = frame.t
-        if self._background is None:
+        if self._background is None or self._quiet is None:
             self._background = gray
+            self._quiet = gray.copy()
             self._last_t = t
             self._ready_at = self._fast_until = t + self._config.warmup_seconds
             return self._debounce(t, (), (), (), 0.0, global_change=False)
 
-        changed, lighting, gain = changed_pixels(
-            gray, self._background, self._grid, float(self._config.threshold)
-        )
+        threshold = float(self._config.threshold)
+        changed, lighting, gain = changed_pixels(gray, self._background, self._grid, threshold)
+        bare = cv2.compare(cv2.absdiff(gray, self._quiet * gain), threshold, cv2.CMP_LE)
+        if t >= self._fast_until:
+            self._uncover(changed, bare)
         moved = cv2.countNonZero(changed)
         # Lighting must explain most of what changed: a person close to the lens also
         # changes much of the frame, but mostly in ways no gain explains.
         relit = lighting > self._config.global_fraction * changed.size and lighting > 2 * moved
         if relit or abs(math.log(max(gain, 1e-3))) > _GAIN_JUMP:
             self._fast_until = t + self._config.relearn_seconds
-        self._learn(gray, changed, t)
+        self._learn(gray, changed, bare, t)
         if t < self._fast_until:
             # Saturated or unevenly lit pixels leave a residue the gain correction does
             # not explain, so nothing seen while the background is (re-)learnt counts;
@@ -211,19 +228,34 @@ class MotionDetector:
             t, boxes, shapes, heads, area / self._zone_pixels, global_change=False
         )
 
-    def _learn(self, gray: np.ndarray, changed: np.ndarray, t: float) -> None:
-        """Blend the frame into the background, changed pixels more slowly."""
+    def _uncover(self, changed: np.ndarray, bare: np.ndarray) -> None:
+        """Clear, in `changed` and the background, the pixels where the bare scene shows."""
+        assert self._background is not None and self._quiet is not None
+        uncovered = cv2.bitwise_and(changed, bare)
+        if cv2.countNonZero(uncovered):
+            np.copyto(self._background, self._quiet, where=uncovered.astype(bool))
+            cv2.subtract(changed, uncovered, dst=changed)
+
+    def _learn(self, gray: np.ndarray, changed: np.ndarray, bare: np.ndarray, t: float) -> None:
+        """Blend the frame into the background, changed pixels more slowly; and into the
+        quiet background where it shows the bare scene, elsewhere far more slowly still
+        (someone standing still is not learnt, a parcel left behind in a few minutes)."""
         dt = max(0.0, t - self._last_t)
         self._last_t = t
-        background = self._background
+        background, quiet = self._background, self._quiet
         if t < self._fast_until:
-            cv2.accumulateWeighted(gray, background, 1.0 - math.exp(-dt / _FAST_SECONDS))
+            alpha = 1.0 - math.exp(-dt / _FAST_SECONDS)
+            cv2.accumulateWeighted(gray, background, alpha)
+            cv2.accumulateWeighted(gray, quiet, alpha)
             return
         tau = self._config.background_seconds
         still = cv2.bitwise_not(changed)
         cv2.accumulateWeighted(gray, background, 1.0 - math.exp(-dt / tau), mask=still)
         slow = 1.0 - math.exp(-dt / (tau * _CHANGED_SLOWDOWN))
         cv2.accumulateWeighted(gray, background, slow, mask=changed)
+        cv2.accumulateWeighted(gray, quiet, 1.0 - math.exp(-dt / tau), mask=bare)
+        slowest = 1.0 - math.exp(-dt / (tau * _CHANGED_SLOWDOWN * _QUIET_SLOWDOWN))
+        cv2.accumulateWeighted(gray, quiet, slowest, mask=cv2.bitwise_not(bare))
 
     def _blobs(
         self, changed: np.ndarray, in_zone: np.ndarray, t: float

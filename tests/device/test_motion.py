@@ -289,3 +289,20 @@ def test_someone_standing_very_still_keeps_a_head_cover() -> None:
     still = [r for r, _ in results if r.t >= 3.5 and r.shapes]
     assert still, "the still person is a changed shape"
     assert all(r.heads for r in still)
+
+
+def test_the_place_a_visitor_stood_is_not_a_shape_once_they_leave() -> None:
+    # A visitor walks in, stands still for 6 s (the slow learning of changed pixels takes
+    # in part of them meanwhile), then is gone: the bare porch must not stay a "ghost"
+    # shape (whose head would be covered) while the background forgets them.
+    def visit(t: float) -> tuple[float, float] | None:
+        if t < 2.0 or t >= 9.0:
+            return None
+        return 100.0 + 150.0 * (min(t, 3.0) - 2.0), 200.0
+
+    results = run(Clip(seconds=12, people=[Person(visit)]))
+    standing = [r for r, _ in results if 4.0 <= r.t < 9.0]
+    assert all(r.shapes and r.heads for r in standing), "a still visitor stays a shape"
+    gone = [r for r, _ in results if r.t >= 9.2]
+    assert not any(r.shapes for r in gone), [r.t for r in gone if r.shapes][:5]
+    assert not any(r.heads for r in gone)
