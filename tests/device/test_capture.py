@@ -112,6 +112,42 @@ def test_file_frames_are_timed_by_the_files_timestamps(tmp_path: Path) -> None:
     assert source.stats.frames == len(times)
 
 
+def colour_clip(path: Path, colorspace: str | None) -> Path:
+    """A short colourful H.264 clip, its colour matrix tagged `colorspace` or untagged."""
+    rng = np.random.default_rng(3)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (HEIGHT, WIDTH, 3), np.uint8), (0, 0), 3)
+    image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX)
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        if colorspace:
+            stream.options = {"colorspace": colorspace, "color_range": "tv"}
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(image, "bgr24")
+            frame.pts = i
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("colorspace", [None, "bt470bg", "bt709"])
+def test_file_frames_have_the_colours_swscale_gives(tmp_path: Path, colorspace: str | None) -> None:
+    clip = colour_clip(tmp_path / "colour.mp4", colorspace)
+    with av.open(str(clip)) as container:
+        expected = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    source = FileSource(clip)
+    got = [f.image for f in source]
+    source.close()
+    assert len(got) == len(expected) == 3
+    for a, b in zip(got, expected, strict=True):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        # OpenCV's I420 conversion and swscale round (and upsample chroma) differently.
+        assert int(np.abs(a.astype(int) - b).max()) <= 12
+        assert float(np.abs(a.astype(int) - b).mean()) < 2.0
+
+
 @pytest.mark.skipif(not (CLIPS / "lights.mp4").exists(), reason="shared dev clips absent")
 def test_a_dev_clip_replays_with_its_15_fps_timing() -> None:
     source = FileSource(CLIPS / "lights.mp4")

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 
 from edge.device.capture.source import SourceLost
 from edge.device.frame import Frame
@@ -50,9 +52,29 @@ class FileSource:
                         offset += t + step - since_origin
                         since_origin = t + step
                     t = since_origin
-                yield Frame(index=index, t=t, image=decoded.to_ndarray(format="bgr24"))
+                yield Frame(index=index, t=t, image=_bgr(decoded))
         except (OSError, av.FFmpegError) as exc:
             raise SourceLost(f"reading {self.path} failed: {exc}") from exc
 
     def close(self) -> None:
         self._container.close()
+
+
+# What OpenCV's I420 conversion assumes: BT.601 matrix (untagged, BT.470BG, SMPTE 170M),
+# limited range (untagged or MPEG); AVColorSpace and AVColorRange numbers.
+_BT601_SPACES = {2, 5, 6}
+_LIMITED_RANGES = {0, 1}
+
+
+def _bgr(decoded: av.VideoFrame) -> np.ndarray:
+    """The frame as BGR: untagged or BT.601 limited-range yuv420p through OpenCV (a
+    third faster than swscale, the same matrix), anything else through swscale."""
+    if (
+        decoded.format.name == "yuv420p"
+        and decoded.width % 2 == 0
+        and decoded.height % 2 == 0
+        and decoded.colorspace in _BT601_SPACES
+        and decoded.color_range in _LIMITED_RANGES
+    ):
+        return cv2.cvtColor(decoded.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+    return decoded.to_ndarray(format="bgr24")
