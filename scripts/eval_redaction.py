@@ -283,7 +283,11 @@ def _print_totals(results: dict) -> None:
         tiles = sum(r["utility"]["moving_tiles"] for r in rows if "utility" in r)
         kept = sum(r["utility"]["kept"] for r in rows if "utility" in r)
         if tiles:
-            print(f"TOTAL {who}: detail kept on moving people {100 * kept / tiles:.1f}% of {tiles}")
+            print(f"TOTAL {who}: detail kept on moving people {100 * kept / tiles:.2f}% of {tiles}")
+        for name in sorted({r["set"] for r in rows if "utility" in r}):
+            in_set = [r["utility"] for r in rows if r["set"] == name and "utility" in r]
+            share = 100 * sum(u["kept"] for u in in_set) / sum(u["moving_tiles"] for u in in_set)
+            print(f"  set {name}: detail kept {share:.2f}%")
         print(
             f"TOTAL {who}: face leaks {leaked}/{recorded} ({rate}); by size "
             + ", ".join(f"{b}: {lk}/{n}" for b, (lk, n) in sizes.items())
