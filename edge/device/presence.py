@@ -9,7 +9,9 @@ small copy:
   height, of zone straight above it (a shape cut by the frame's bottom, someone close
   to the camera, stands wherever the zone meets the bottom);
 - it counts at once when it stands *deep* in the zone, `_DEEP` times that far in
-  (the walkway and the porch, well clear of the street);
+  (the walkway and the porch, well clear of the street), or when it runs off the
+  frame's bottom with `foot_margin` of zone above that point: its feet are below the
+  picture, so it is close to the camera, however still (a visitor at the frame's side);
 - otherwise it counts only while its feet have moved toward the camera (down the
   image) since it was first seen, by `_TOWARD_SHARE` of the frame height and by more
   than half as much as they moved sideways: a visitor turning up the walkway does, a
@@ -88,10 +90,13 @@ class FootTracks:
         row = min(self._depth.shape[0] - 1, max(0, int(foot_y)))
         col = min(self._depth.shape[1] - 1, max(0, int(foot_x)))
         depth = float(self._depth[row, col])
-        needed = max(self._min_inside * height, self._margin)
+        # Cut by the frame's bottom: the visible height is not the body's; the feet are
+        # below the picture, so only the margin of zone above that point is asked for.
+        at_bottom = row == self._depth.shape[0] - 1
+        needed = self._margin if at_bottom else max(self._min_inside * height, self._margin)
         if depth < needed:
             return False
-        if depth >= _DEEP * needed:
+        if at_bottom or depth >= _DEEP * needed:
             return True
         toward = track.y - track.first_y
         return toward >= self._toward and toward > 0.5 * abs(track.x - track.first_x)

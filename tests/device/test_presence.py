@@ -63,3 +63,25 @@ def test_without_zones_everything_counts() -> None:
     feet = FootTracks(np.ones((H, W), bool), 0.45, 0.1, whole_frame=True)
     feet.start_frame(0.0)
     assert feet.counts(160.0, 10.0, 50, 0.0)
+
+
+def test_someone_cut_by_the_frame_bottom_counts_at_once_however_still() -> None:
+    # A visitor close to the camera at the side of the frame: the shape runs off the
+    # bottom, taller than the zone is deep, and does not move. Their feet are below the
+    # picture, inside the zone: they count. The same shape ending a row higher does not.
+    feet = tracks()
+    for k in range(5):
+        feet.start_frame(k / 15)
+        assert feet.counts(40.0, H - 1, 250, k / 15)
+    feet = tracks()
+    feet.start_frame(0.0)
+    assert not feet.counts(40.0, H - 2, 250, 0.0)
+
+
+def test_a_shape_cut_by_the_bottom_outside_the_zone_does_not_count() -> None:
+    mask = np.zeros((H, W), bool)
+    mask[ZONE_TOP:, W // 2 :] = True  # the zone is only the right half
+    feet = FootTracks(mask, min_inside=0.45, foot_margin=0.1, whole_frame=False)
+    feet.start_frame(0.0)
+    assert not feet.counts(40.0, H - 1, 170, 0.0)
+    assert feet.counts(W - 40.0, H - 1, 170, 0.0)
