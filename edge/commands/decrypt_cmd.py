@@ -63,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="F",
         help="passphrase of an encrypted identity file, first line of F",
     )
-    parser.set_defaults(func=_decrypt)
+    # Nothing on the decrypt path logs: the CLI need not import and set up `logging`.
+    parser.set_defaults(func=_decrypt, logs=False)
 
 
 def describe_failure(error: VaultError, name: str) -> str:
