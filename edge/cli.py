@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from edge import __version__
 from edge.commands import CommandError
-from edge.logs import configure_logging
 
 # Each command and the module that registers it, in the order `doorbell --help` lists
 # them. Only the module of the command being run is imported: `doorbell decrypt` must not
@@ -58,12 +56,31 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
+def _configure_logging(verbose: bool) -> None:
+    # Imported here: `logging` costs a few ms of start-up that `decrypt` does not need.
+    from edge.logs import configure_logging
+
+    configure_logging(verbose)
+
+
+def _log_defect(args: argparse.Namespace) -> None:
+    """The traceback of the exception being handled, at debug level (shown with -v)."""
+    import logging
+
+    if not getattr(args, "logs", True):
+        _configure_logging(args.verbose)
+    logging.getLogger(__name__).debug("unexpected failure", exc_info=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one `doorbell` command and return its exit status: 0 ok, 1 failed, 2 usage."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
-    configure_logging(args.verbose)
+    # A command that never logs (`decrypt`: set_defaults(logs=False)) does not pay for
+    # importing `logging`; it is set up only if such a command fails unexpectedly.
+    if getattr(args, "logs", True):
+        _configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
@@ -78,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except Exception as exc:
         # A defect, not bad input: one line for the user, the traceback with -v.
-        logging.getLogger(__name__).debug("unexpected failure", exc_info=True)
+        _log_defect(args)
         print(
             f"doorbell: error: unexpected {type(exc).__name__}: {exc} (run with -v for details)",
             file=sys.stderr,

@@ -5,16 +5,20 @@ as a whole process against `age -d`.
    recipient, header MAC) for one hybrid and one classic X25519 recipient, on one core
    in this process, and the header bytes each adds to every file. The anchor is the time
    to encrypt a typical 2 s segment (`--segment-kb`, default 384) in the same run.
-2. `python3 -m edge decrypt FILE -i KEY -o OUT` against `age -d -i KEY -o OUT FILE` on the
-   same `--decrypt-mb` file (random bytes, encrypted by `age` to a classic key so both
-   tools can open it), file to file, start-up included, alternating, median of
-   `--repeat`, and the ratio of the medians; also the bare start-up of the command.
+2. `doorbell decrypt FILE -i KEY` against `age -d -i KEY FILE`, to stdout (/dev/null)
+   and to a file (`-o OUT`), on the same `--decrypt-mb` file (random bytes, encrypted by
+   `age` to a classic key so both tools can open it), start-up included, alternating,
+   best / median of `--repeat` and the ratios pair by pair; also the decrypt loop alone
+   and the bare start-up. `doorbell` is the installed console script (`--doorbell`,
+   default the one beside this interpreter), as a user runs it: install the checkout
+   into a virtualenv first (`python3 -m venv V && V/bin/pip install .`).
 3. With `--replay-runs N`: `doorbell replay` of the pipeline bench's clip with a hybrid
    owner recipient and with a classic one, alternating, fps of each run.
 
-    python scripts/bench_pq.py [--repeat 5] [--decrypt-mb 200] [--replay-runs 0]
+    V/bin/python scripts/bench_pq.py [--repeat 5] [--decrypt-mb 200] [--replay-runs 0]
+        [--cpu 0] [--doorbell V/bin/doorbell]
 
-Run it from the repository root so `python3 -m edge` is this checkout.
+Parts 1 and 3 run this checkout (it is put first on sys.path); part 2 the installed copy.
 """
 
 from __future__ import annotations
@@ -101,16 +105,28 @@ def header_cost(repeat: int, segment_kb: int) -> None:
 
 
 def process_seconds(command: list[str], before: Callable[[], None]) -> tuple[float, float]:
-    """Wall and CPU seconds of one run of `command` as a child process."""
+    """Wall and CPU seconds of one run of `command` as a child process (its own environment)."""
     before()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT, env=env)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
     return wall, cpu
+
+
+def doorbell_command(given: str | None) -> list[str]:
+    """The installed `doorbell` console script, as a user runs it: `--doorbell`, else the one
+    beside this interpreter (a virtualenv's). Never a version manager's shim, whose own
+    start-up (a shell script) would be timed too."""
+    script = Path(given) if given else Path(sys.executable).parent / "doorbell"
+    if not script.is_file():
+        raise SystemExit(
+            f"no doorbell console script at {script}: install the checkout into a virtualenv "
+            "(python3 -m venv V && V/bin/pip install .) and run this with V/bin/python"
+        )
+    return [str(script)]
 
 
 def decrypt_in_process(encrypted: Path, key: Path, out: Path) -> tuple[float, float]:
@@ -129,7 +145,26 @@ def decrypt_in_process(encrypted: Path, key: Path, out: Path) -> tuple[float, fl
     return wall, after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime
 
 
-def decrypt_processes(repeat: int, size_mb: int) -> None:
+def _summary(name: str, results: list[tuple[float, float]]) -> str:
+    walls, cpus = [r[0] for r in results], [r[1] for r in results]
+    return (
+        f"   {name:34}: wall {min(walls):.3f} / {statistics.median(walls):.3f} s, "
+        f"cpu {min(cpus):.3f} / {statistics.median(cpus):.3f} s"
+    )
+
+
+def _ratios(ours: list[tuple[float, float]], theirs: list[tuple[float, float]]) -> str:
+    """Median of the ratios doorbell / age pair by pair (each pair ran back to back)."""
+    wall = [a[0] / b[0] for a, b in zip(ours, theirs, strict=True)]
+    cpu = [a[1] / b[1] for a, b in zip(ours, theirs, strict=True)]
+    return (
+        f"   ratio doorbell / age pair by pair: wall {statistics.median(wall):.2f} "
+        f"({min(wall):.2f}-{max(wall):.2f}), cpu {statistics.median(cpu):.2f} "
+        f"({min(cpu):.2f}-{max(cpu):.2f})"
+    )
+
+
+def decrypt_processes(repeat: int, size_mb: int, doorbell: list[str]) -> None:
     if shutil.which("age") is None or shutil.which("age-keygen") is None:
         print("2. skipped: the age CLI is not installed")
         return
@@ -147,9 +182,15 @@ def decrypt_processes(repeat: int, size_mb: int) -> None:
         encrypted = root / "file.age"
         subprocess.run(["age", "-r", public, "-o", str(encrypted), str(plain)], check=True)
         ours_out, age_out = root / "ours.bin", root / "age.bin"
-        ours = [sys.executable, "-m", "edge", "decrypt", str(encrypted), "-i", str(key)]
-        ours += ["-o", str(ours_out)]
-        theirs = ["age", "-d", "-i", str(key), "-o", str(age_out), str(encrypted)]
+        ours = [*doorbell, "decrypt", str(encrypted), "-i", str(key)]
+        theirs = ["age", "-d", "-i", str(key), str(encrypted)]
+        cases = {
+            "to stdout (/dev/null)": (ours, theirs),
+            "to a file (-o)": (
+                [*ours, "-o", str(ours_out)],
+                [*theirs[:-1], "-o", str(age_out), theirs[-1]],
+            ),
+        }
 
         def clear() -> None:
             ours_out.unlink(missing_ok=True)
@@ -158,40 +199,28 @@ def decrypt_processes(repeat: int, size_mb: int) -> None:
         def keep() -> None:
             pass
 
-        runs: dict[str, list[tuple[float, float]]] = {"doorbell": [], "age": []}
-        process_seconds(ours, clear)  # warm-up: page cache, .pyc files
-        process_seconds(theirs, clear)
-        for _ in range(repeat):
-            runs["doorbell"].append(process_seconds(ours, clear))
-            runs["age"].append(process_seconds(theirs, clear))
-        process_seconds(ours, clear)
+        print(f"2. decrypt a {size_mb} MB file, whole processes, best / median of {repeat}")
+        print(f"   doorbell = {' '.join(doorbell)}")
+        for case, (our_command, their_command) in cases.items():
+            process_seconds(our_command, clear)  # warm-up: page cache, .pyc files
+            process_seconds(their_command, clear)
+            runs: dict[str, list[tuple[float, float]]] = {"doorbell": [], "age": []}
+            for _ in range(repeat):
+                runs["doorbell"].append(process_seconds(our_command, clear))
+                runs["age"].append(process_seconds(their_command, clear))
+            print(_summary(f"doorbell decrypt, {case}", runs["doorbell"]))
+            print(_summary(f"age -d, {case}", runs["age"]))
+            print(_ratios(runs["doorbell"], runs["age"]))
+        process_seconds([*ours, "-o", str(ours_out)], clear)
         if ours_out.read_bytes() != plain.read_bytes():
             raise SystemExit("doorbell decrypt produced the wrong plaintext")
-        print(f"2. decrypt {size_mb} MB file to file, whole process, best / median of {repeat}")
-        medians = {}
-        for name, results in runs.items():
-            walls, cpus = [r[0] for r in results], [r[1] for r in results]
-            medians[name] = statistics.median(walls), statistics.median(cpus)
-            print(
-                f"   {name:8}: wall {min(walls):.3f} / {medians[name][0]:.3f} s, "
-                f"cpu {min(cpus):.3f} / {medians[name][1]:.3f} s"
-            )
         in_process = [decrypt_in_process(encrypted, key, ours_out) for _ in range(repeat)]
-        walls, cpus = [r[0] for r in in_process], [r[1] for r in in_process]
-        print(
-            f"   in this process, the same loop to a file: wall {min(walls):.3f} / "
-            f"{statistics.median(walls):.3f} s, "
-            f"cpu {min(cpus):.3f} / {statistics.median(cpus):.3f} s"
-        )
-        wall_ratio = medians["doorbell"][0] / medians["age"][0]
-        cpu_ratio = medians["doorbell"][1] / medians["age"][1]
-        print(f"   ratio doorbell / age of the medians: wall {wall_ratio:.2f}, cpu {cpu_ratio:.2f}")
+        print(_summary("the decrypt loop alone, in here", in_process))
         for name, command in (
-            ("start-up, `decrypt --help`", [sys.executable, "-m", "edge", "decrypt", "--help"]),
+            ("start-up, doorbell decrypt --help", [*doorbell, "decrypt", "--help"]),
             ("start-up, bare python", [sys.executable, "-c", "pass"]),
         ):
-            wall = statistics.median(process_seconds(command, keep)[0] for _ in range(repeat))
-            print(f"   {name}: wall {wall:.3f} s")
+            print(_summary(name, [process_seconds(command, keep) for _ in range(repeat)]))
 
 
 def replay_fps(runs: int) -> None:
@@ -239,10 +268,15 @@ def main() -> int:
     parser.add_argument("--segment-kb", type=int, default=384)
     parser.add_argument("--decrypt-mb", type=int, default=200)
     parser.add_argument("--replay-runs", type=int, default=0)
+    parser.add_argument("--doorbell", help="the doorbell console script to time (see part 2)")
+    parser.add_argument("--cpu", type=int, help="run everything on this one processor")
     args = parser.parse_args()
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus")
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})  # child processes inherit it
+    where = f"pinned to cpu {args.cpu}" if args.cpu is not None else "not pinned"
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, {where}")
     header_cost(args.repeat, args.segment_kb)
-    decrypt_processes(args.repeat, args.decrypt_mb)
+    decrypt_processes(args.repeat, args.decrypt_mb, doorbell_command(args.doorbell))
     if args.replay_runs:
         sys.path.insert(0, str(ROOT / "scripts"))
         replay_fps(args.replay_runs)

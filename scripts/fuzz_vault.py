@@ -6,8 +6,10 @@ edits: bit flips, overwritten, inserted and deleted bytes, truncation, appended 
 sealed chunks duplicated, dropped or swapped, and recipient stanzas rewritten (the
 hybrid stanza's enc argument cut, lengthened, made non-canonical, given an extra
 argument; the stanza type changed). Each result is decrypted with the owner's
-identities (one classic, one hybrid) three ways (whole, 64 KiB at a time as
-salvage does, and through `edge.owner.export.salvage_segment`). The properties:
+identities (one classic, one hybrid) four ways (whole, 64 KiB at a time as
+salvage does, in 1 MiB `readinto` calls as `doorbell decrypt` does, and through
+`edge.owner.export.salvage_segment`). Two samples end at and just past the reader's block
+of CHUNKS_PER_READ sealed chunks. The properties:
 - the only exceptions are the vault's documented errors (`VaultError` subclasses; for
   salvage its `ExportError`), never anything else;
 - whatever plaintext comes out is a prefix of the original, and never reaches into the
@@ -43,7 +45,7 @@ from edge.core.vault import (
     encrypt_bytes,
     open_reader,
 )
-from edge.core.vault.stream import CHUNK_SIZE, SEALED_CHUNK_SIZE
+from edge.core.vault.stream import CHUNK_SIZE, CHUNKS_PER_READ, SEALED_CHUNK_SIZE
 from edge.owner.export import ExportError, salvage_segment
 
 OWNER = X25519Identity.generate()
@@ -77,7 +79,8 @@ def payload_start(data: bytes) -> int:
 def make_samples() -> list[Sample]:
     rng = random.Random(0)
     samples = []
-    for size in (0, 1, 1000, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 5000):
+    block = CHUNKS_PER_READ * CHUNK_SIZE
+    for size in (0, 1, 1000, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 5000, block, block + 1):
         plain = rng.randbytes(size)
         data = encrypt_bytes([OWNER.recipient], plain)
         samples.append(Sample(f"{size} bytes", data, plain, payload_start(data)))
@@ -241,6 +244,17 @@ def check(sample: Sample, damaged: bytes, changed: int) -> None:
     except VaultError:
         pass
     assert released == original[: len(released)]
+
+    released = bytearray()
+    buffer = bytearray(CHUNKS_PER_READ * CHUNK_SIZE)
+    try:
+        reader = open_reader(IDENTITIES, io.BytesIO(damaged))
+        while count := reader.readinto(buffer):
+            released += buffer[:count]
+            assert released == original[: len(released)], "readinto released bytes differ"
+            assert len(released) <= limit, "readinto released plaintext of a damaged chunk"
+    except VaultError:
+        pass
 
     try:
         salvaged = salvage_segment(damaged, IDENTITIES)

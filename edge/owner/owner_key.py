@@ -13,8 +13,7 @@ import base64
 import binascii
 import errno
 import os
-import secrets
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -112,7 +111,7 @@ class OwnerKey:
 
     def to_text(self) -> str:
         """The unencrypted key file: a valid age identity file."""
-        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         seed = self._signing_key.private_bytes_raw()
         return "\n".join(
             [
@@ -219,7 +218,7 @@ def _create_new_file(path: Path, data: bytes) -> None:
     # The content is written to a private temporary name first and then hard-linked into
     # place: the link fails if `path` exists, so nothing is ever overwritten, and the key
     # file appears complete or not at all.
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         try:

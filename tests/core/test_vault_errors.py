@@ -138,13 +138,28 @@ def test_a_chunk_that_fails_is_never_returned() -> None:
         reader.read(1)
 
 
-def test_failed_chunk_leaves_the_callers_buffer_untouched() -> None:
+def test_failed_chunk_leaves_none_of_its_plaintext_in_the_callers_buffer() -> None:
+    # Whole chunks are decrypted straight into the caller's buffer; a chunk that fails
+    # has its unauthenticated plaintext wiped there before the error is raised.
     damaged = flipped(FILE, chunk_offset(0) + 100)
     buffer = bytearray(b"\xaa" * CHUNK_SIZE)
     reader = open_reader([IDENTITY], io.BytesIO(damaged))
     with pytest.raises(PayloadError):
         reader.readinto(buffer)
-    assert buffer == b"\xaa" * CHUNK_SIZE
+    assert buffer == bytes(CHUNK_SIZE)
+
+
+def test_failed_chunk_after_good_ones_in_one_readinto_is_wiped() -> None:
+    damaged = flipped(FILE, chunk_offset(2) + 100)
+    buffer = bytearray(b"\xaa" * (4 * CHUNK_SIZE))
+    reader = open_reader([IDENTITY], io.BytesIO(damaged))
+    with pytest.raises(PayloadError, match="chunk 2 failed authentication"):
+        reader.readinto(buffer)
+    assert buffer[: 2 * CHUNK_SIZE] == DATA[: 2 * CHUNK_SIZE]
+    assert buffer[2 * CHUNK_SIZE : 3 * CHUNK_SIZE] == bytes(CHUNK_SIZE)
+    assert buffer[3 * CHUNK_SIZE :] == b"\xaa" * CHUNK_SIZE
+    with pytest.raises(PayloadError, match="chunk 2 failed authentication"):
+        reader.readinto(buffer)
 
 
 def test_reading_everything_from_a_damaged_file_returns_nothing() -> None:

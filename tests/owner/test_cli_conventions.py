@@ -131,3 +131,65 @@ def test_decrypt_loads_no_other_command() -> None:
         "'paho', 'sqlite3', 'cv2', 'av'))))\n"
     )
     assert result.stdout.strip().splitlines()[-1] == "['edge.commands.decrypt_cmd']"
+
+
+_DECRYPT_A_FILE = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from edge.core.vault import X25519Identity, encrypt_bytes\n"
+    "folder = Path(sys.argv[1])\n"
+    "identity = X25519Identity.generate()\n"
+    "(folder / 'key.txt').write_text(str(identity) + '\\n')\n"
+    "(folder / 'clip.age').write_bytes(encrypt_bytes([identity.recipient], b'x' * 1000))\n"
+    "before = set(sys.modules)\n"
+    "from edge.cli import main\n"
+    "{patch}"
+    "code = main([*sys.argv[2:], 'decrypt', str(folder / 'clip.age'), '-i', "
+    "str(folder / 'key.txt'), '-o', str(folder / 'clip.bin')])\n"
+    "print(code, sorted(m for m in set(sys.modules) - before if m in {modules}))\n"
+)
+# Start-up is most of what `doorbell decrypt` costs on a short file (docs/PERFORMANCE.md):
+# these modules cost milliseconds each to import and the command has no use for them.
+_NOT_FOR_DECRYPT = ("logging", "dataclasses", "hashlib", "hmac", "secrets", "edge.logs")
+
+
+def test_decrypt_imports_no_logging_and_no_other_startup_weight(tmp_path: Path) -> None:
+    code = _DECRYPT_A_FILE.format(patch="", modules=_NOT_FOR_DECRYPT)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["0", "[]"], result.stderr
+    assert (tmp_path / "clip.bin").read_bytes() == b"x" * 1000
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_defect_in_decrypt_is_one_line_and_its_traceback_only_with_verbose(
+    tmp_path: Path, verbose: bool
+) -> None:
+    # `decrypt` sets up logging only when it fails unexpectedly; -v must still show why.
+    patch = (
+        "import edge.commands.decrypt_cmd as command\n"
+        "def broken(*args, **kwargs):\n"
+        "    raise ZeroDivisionError('division by zero')\n"
+        "command._copy_plaintext = broken\n"
+    )
+    code = _DECRYPT_A_FILE.format(patch=patch, modules=())
+    argv = ["-v"] if verbose else []
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["1", "[]"]
+    lines = result.stderr.splitlines()
+    assert lines[-1] == (
+        "doorbell: error: unexpected ZeroDivisionError: division by zero (run with -v for details)"
+    )
+    assert ("Traceback (most recent call last):" in lines) is verbose
+    assert not (tmp_path / "clip.bin").exists()

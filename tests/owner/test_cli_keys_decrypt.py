@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -125,6 +126,41 @@ def test_a_failed_decrypt_leaves_no_output(workdir: Path) -> None:
     assert main([*args, "-o", str(workdir / "out.mp4")]) == 1
     assert not (workdir / "out.mp4").exists()
     assert not list(workdir.glob("*.partial"))
+
+
+# More than one 16-chunk read block, ending in a short chunk; and exactly two blocks,
+# ending in a full-size final chunk.
+@pytest.mark.parametrize("size", [20 * CHUNK_SIZE + 5, 32 * CHUNK_SIZE])
+@pytest.mark.parametrize("to_file", [False, True])
+def test_decrypt_of_files_longer_than_a_read_block(
+    workdir: Path, owner: OwnerKey, size: int, to_file: bool, capsysbinary
+) -> None:
+    data = os.urandom(size)
+    (workdir / "long.age").write_bytes(encrypt_bytes([parse_recipient(owner.recipient)], data))
+    args = ["decrypt", str(workdir / "long.age"), "-i", str(workdir / "owner.key")]
+    if to_file:
+        args += ["-o", str(workdir / "long.bin")]
+    assert main(args) == 0
+    out = capsysbinary.readouterr().out
+    assert (workdir / "long.bin").read_bytes() == data if to_file else out == data
+
+
+def test_decrypt_writes_everything_to_an_output_that_takes_less_than_given(
+    owner: OwnerKey,
+) -> None:
+    from edge.commands.decrypt_cmd import _copy_plaintext
+
+    class ShortWrites(io.BytesIO):
+        """A raw file may write fewer bytes than it is given; this one at most 1000."""
+
+        def write(self, data: bytes | memoryview, /) -> int:
+            return super().write(bytes(data[:1000]))
+
+    data = os.urandom(3 * CHUNK_SIZE + 7)
+    source = io.BytesIO(encrypt_bytes([parse_recipient(owner.recipient)], data))
+    sink = ShortWrites()
+    _copy_plaintext([owner.identity], source, sink)
+    assert sink.getvalue() == data
 
 
 def test_decrypt_accepts_a_plain_age_identity_file(workdir: Path, capsysbinary) -> None:

@@ -3,11 +3,13 @@ docs/RELIABILITY.md): the age reader, the MQTT command router and the config loa
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = ROOT / "scripts"
 SEED = "20261128"
 
 
@@ -17,6 +19,9 @@ def run_fuzzer(name: str, seconds: float) -> str:
         capture_output=True,
         text=True,
         timeout=seconds * 10 + 60,
+        # Python puts the script's folder on sys.path, not the checkout's root: without this
+        # the fuzzers would import whichever `edge` is installed, not the one under test.
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result.stdout

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +26,7 @@ _SEGMENT_NAME = re.compile(r"^(0|[1-9]\d{0,5})\.mp4\.age(\.partial)?$")
 def new_clip_id(started_at: float) -> str:
     """A fresh clip id for a clip starting at `started_at` (Unix seconds)."""
     stamp = datetime.fromtimestamp(started_at, UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{secrets.token_hex(2)}"
+    return f"{stamp}-{os.urandom(2).hex()}"
 
 
 def is_clip_id(text: str) -> bool:

@@ -22,7 +22,8 @@ Format choices:
 - Errors say where the file is wrong: ArmorError, HeaderError (NotAgeFileError,
   HeaderMACError), NoIdentityMatchError, PayloadError (TruncatedError), all VaultError.
 - The reader returns a chunk's plaintext only after its Poly1305 tag has verified; a
-  failing chunk raises and nothing of it is returned.
+  failing chunk raises and nothing of it is returned. `readinto` decrypts whole chunks
+  straight into the caller's buffer, so a failing chunk's part of it is wiped there.
 
 The owner key file (see `edge.owner.owner_key` and docs/KEYS.md) is an age identity file
 whose `#` comment lines also carry an Ed25519 signing key; with a passphrase the whole

@@ -8,13 +8,12 @@ bytes the MAC covers are exactly the bytes read, so the MAC is checked over them
 from __future__ import annotations
 
 import base64
-import hmac
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from hashlib import sha256
+from typing import NamedTuple
 
-from cryptography.hazmat.primitives import hashes
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from edge.core.vault.errors import HeaderError, HeaderMACError, NotAgeFileError
@@ -53,8 +52,7 @@ def b64decode(text: str | bytes) -> bytes:
     return data
 
 
-@dataclass(frozen=True)
-class Stanza:
+class Stanza(NamedTuple):
     """One recipient stanza: its type (first argument), further arguments, and body."""
 
     type: str
@@ -87,8 +85,7 @@ def first_file_key(
     return None
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     """A parsed header: its stanzas, its MAC, and the exact bytes the MAC covers."""
 
     stanzas: tuple[Stanza, ...]
@@ -98,8 +95,14 @@ class Header:
 
 def header_mac(file_key: bytes, mac_input: bytes) -> bytes:
     """HMAC-SHA-256 keyed with HKDF(file key, info "header") over the header up to `---`."""
+    return _header_hmac(file_key, mac_input).finalize()
+
+
+def _header_hmac(file_key: bytes, mac_input: bytes) -> hmac.HMAC:
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"", info=b"header").derive(file_key)
-    return hmac.digest(key, mac_input, sha256)
+    mac = hmac.HMAC(key, hashes.SHA256())
+    mac.update(mac_input)
+    return mac
 
 
 def serialise_header(stanzas: list[Stanza], file_key: bytes) -> bytes:
@@ -110,8 +113,11 @@ def serialise_header(stanzas: list[Stanza], file_key: bytes) -> bytes:
 
 def verify_header_mac(header: Header, file_key: bytes) -> None:
     """Raise HeaderMACError unless the header's MAC matches the file key."""
-    if not hmac.compare_digest(header_mac(file_key, header.mac_input), header.mac):
-        raise HeaderMACError("header MAC mismatch: the header was modified or is damaged")
+    try:
+        # verify compares in constant time.
+        _header_hmac(file_key, header.mac_input).verify(header.mac)
+    except InvalidSignature:
+        raise HeaderMACError("header MAC mismatch: the header was modified or is damaged") from None
 
 
 def _is_valid_argument(arg: bytes) -> bool:

@@ -18,12 +18,11 @@ them with recipients without it (see `writer`).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
@@ -47,7 +46,9 @@ _SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CH
 
 
 def _expand_seed(seed: bytes) -> tuple[MLKEM768PrivateKey, X25519PrivateKey]:
-    expanded = hashlib.shake_256(seed).digest(64 + _X25519_SIZE)
+    shake = hashes.Hash(hashes.SHAKE256(digest_size=64 + _X25519_SIZE))
+    shake.update(seed)
+    expanded = shake.finalize()
     return (
         MLKEM768PrivateKey.from_seed_bytes(expanded[:64]),
         X25519PrivateKey.from_private_bytes(expanded[64:]),

@@ -65,17 +65,23 @@ class AgeReader:
         return bytes(out)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
-        """Fill `buffer` with plaintext; return the count (less than its size only at the end)."""
+        """Fill `buffer` with plaintext; return the count (less than its size only at the end).
+
+        Whole chunks are decrypted straight into `buffer`; only a part smaller than a chunk
+        passes through the reader's own chunk buffer.
+        """
         view = memoryview(buffer).cast("B")
-        filled = 0
-        while filled < len(view):
-            if not self._unread and not self._refill():
-                break
-            take = min(len(self._unread), len(view) - filled)
-            view[filled : filled + take] = self._unread[:take]
-            self._unread = self._unread[take:]
-            filled += take
+        filled = self._take_unread(view)
+        filled += self._chunks.readinto(view[filled:])
+        while filled < len(view) and (self._unread or self._refill()):
+            filled += self._take_unread(view[filled:])
         return filled
+
+    def _take_unread(self, view: memoryview) -> int:
+        take = min(len(self._unread), len(view))
+        view[:take] = self._unread[:take]
+        self._unread = self._unread[take:]
+        return take
 
     def readable(self) -> bool:
         """Always true; present so io helpers accept the reader."""

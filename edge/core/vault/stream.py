@@ -24,6 +24,8 @@ SEALED_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
 PAYLOAD_NONCE_SIZE = 16
 _LAST = b"\x01"
 _NOT_LAST = b"\x00"
+# Sealed chunks read per read call when decrypting (1 MiB of plaintext).
+CHUNKS_PER_READ = 16
 
 
 def payload_key(file_key: bytes, nonce: bytes) -> bytes:
@@ -106,12 +108,21 @@ class StreamWriter:
 
 
 class StreamReader:
-    """Yields the plaintext of each chunk only after that chunk has been authenticated."""
+    """Hands out the plaintext of each chunk only after that chunk has been authenticated.
+
+    Sealed chunks are read `CHUNKS_PER_READ` at a time (plus one byte, which tells whether more
+    follows) into one reusable buffer, so the final chunk is known without a look-ahead
+    read per chunk. `readinto` decrypts whole chunks straight into the caller's buffer;
+    `next_chunk` decrypts one chunk into a buffer of its own.
+    """
 
     def __init__(self, key: bytes, source: ByteSource) -> None:
         self._aead = ChaCha20Poly1305(key)
         self._source = source
-        self._sealed = memoryview(bytearray(SEALED_CHUNK_SIZE))
+        self._sealed = memoryview(bytearray(CHUNKS_PER_READ * SEALED_CHUNK_SIZE + 1))
+        self._start = 0  # the next sealed chunk starts here in `_sealed`
+        self._end = 0  # bytes of `_sealed` that hold read data
+        self._eof = False
         self._plain = memoryview(bytearray(CHUNK_SIZE))
         self._counter = 0
         self._done = False
@@ -127,14 +138,47 @@ class StreamReader:
             raise self._failure
         if self._done:
             return None
+        return self._plain[: self._open_next(self._plain)]
+
+    def readinto(self, out: memoryview) -> int:
+        """Decrypt whole chunks into `out` while a whole chunk fits; return the bytes written.
+
+        Fewer than fit only at the end, or before an error the next call raises. A
+        chunk that fails authentication raises here, its part of `out` wiped.
+        """
+        if self._failure is not None:
+            raise self._failure
+        filled = 0
+        while not self._done and self._failure is None and len(out) - filled >= CHUNK_SIZE:
+            filled += self._open_next(out[filled : filled + CHUNK_SIZE])
+        return filled
+
+    def _next_sealed(self) -> tuple[memoryview, bool]:
+        """The next sealed chunk (possibly short or empty) and whether it ends the input."""
+        if self._end - self._start <= SEALED_CHUNK_SIZE and not self._eof:
+            rest = self._end - self._start
+            self._sealed[:rest] = self._sealed[self._start : self._end]
+            # ByteSource.readinto fills the view unless the input ends.
+            got = self._source.readinto(self._sealed[rest:])
+            self._eof = rest + got < len(self._sealed)
+            self._start, self._end = 0, rest + got
+        size = min(self._end - self._start, SEALED_CHUNK_SIZE)
+        sealed = self._sealed[self._start : self._start + size]
+        self._start += size
+        # Not at EOF, the buffer holds more than one sealed chunk; at EOF, what is left.
+        return sealed, self._end - self._start == 0 and self._eof
+
+    def _open_next(self, out: memoryview) -> int:
+        """Authenticate and decrypt the next chunk into `out`; return its plaintext size."""
         try:
-            return self._read_chunk()
+            return self._read_chunk(out)
         except PayloadError as exc:
             self._failure = exc
             raise
 
-    def _read_chunk(self) -> memoryview:
-        size = self._source.readinto(self._sealed)
+    def _read_chunk(self, out: memoryview) -> int:
+        sealed, at_end = self._next_sealed()
+        size = len(sealed)
         counter = self._counter
         if size == 0:
             if counter == 0:
@@ -145,22 +189,19 @@ class StreamReader:
         if size == TAG_SIZE and counter != 0:
             raise PayloadError(f"final chunk {counter} is empty")
         full = size == SEALED_CHUNK_SIZE
-        at_end = not full or not self._source.peek(1)
-        sealed = self._sealed[:size]
+        plain = out[: size - TAG_SIZE]
 
-        plain = self._open(sealed, last=at_end)
-        if plain is not None:
+        if self._open(sealed, plain, last=at_end):
             self._done = at_end
             self._counter += 1
-            return plain
+            return len(plain)
         if not full:
             raise PayloadError(
                 f"final chunk {counter} failed authentication (damaged or truncated)"
             )
         # A full-length chunk is authentic under the other flag: release its plaintext,
         # since it is authenticated, and report what is wrong around it on the next call.
-        plain = self._open(sealed, last=not at_end)
-        if plain is None:
+        if not self._open(sealed, plain, last=not at_end):
             raise PayloadError(f"chunk {counter} failed authentication (file damaged)")
         self._done = True
         if at_end:
@@ -169,15 +210,14 @@ class StreamReader:
             )
         else:
             self._failure = PayloadError(f"data follows the final chunk {counter}")
-        return plain
+        return len(plain)
 
-    def _open(self, sealed: memoryview, last: bool) -> memoryview | None:
-        plain = self._plain[: len(sealed) - TAG_SIZE]
+    def _open(self, sealed: memoryview, plain: memoryview, last: bool) -> bool:
         try:
             self._aead.decrypt_into(_chunk_nonce(self._counter, last), sealed, None, plain)
         except InvalidTag:
             # decrypt_into has already written the unauthenticated plaintext here; wipe
             # it so no later bug can hand it out.
             plain[:] = bytes(len(plain))
-            return None
-        return plain
+            return False
+        return True

@@ -7,7 +7,6 @@ an ephemeral X25519 exchange, so only the holder of the identity can unwrap it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -34,11 +33,24 @@ def _wrap_key(shared_secret: bytes, share: bytes, recipient: bytes) -> bytes:
     )
 
 
-@dataclass(frozen=True)
 class X25519Recipient:
     """An `age1…` public key; files encrypted to it open only with its identity."""
 
-    public_key: bytes
+    __slots__ = ("public_key",)
+
+    def __init__(self, public_key: bytes) -> None:
+        self.public_key = bytes(public_key)
+
+    def __repr__(self) -> str:
+        return f"X25519Recipient({self})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, X25519Recipient):
+            return NotImplemented
+        return self.public_key == other.public_key
+
+    def __hash__(self) -> int:
+        return hash(self.public_key)
 
     @classmethod
     def parse(cls, text: str) -> X25519Recipient:
