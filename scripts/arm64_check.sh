@@ -24,7 +24,7 @@
 # usage: sudo scripts/arm64_check.sh [--root DIR] [--out DIR] [--clip FILE]
 #                                    [--seconds N] [--bgr] [--budget-ms MS] [--skip-demo]
 #                                    [--skip-tests] [--skip-x86-pins]
-#                                    [--skip-count | --count-only]
+#                                    [--skip-count | --count-only | --stages-only]
 #   --root DIR     the arm64 root (default /var/tmp/doorbell-arm64; reused if present)
 #   --out DIR      where results go (default /var/tmp/doorbell-arm64-check/<UTC time>)
 #   --clip FILE    dev clip to replay, with FILE.json next to it
@@ -46,6 +46,7 @@
 #   --skip-x86-pins do not make the x86 venv with the Pi's pins (/var/tmp/doorbell-x86-pins)
 #   --skip-count   do not count guest instructions (the slowest step)
 #   --count-only   only count them (needs a root a full run has installed)
+#   --stages-only  only count the single stages (decode, detect, encode), not the replay
 # Every emulated command runs under nice -n 19 and a timeout.
 set -euo pipefail
 umask 022
@@ -58,6 +59,7 @@ CLIP="$SHARED/testdata/clips/visitor_approach.mp4"
 RUN_TESTS=1
 RUN_COUNT=1
 COUNT_ONLY=0
+STAGES_ONLY=0
 RUN_DEMO=1
 TRIM_S=""
 BUDGET_MS=5000
@@ -117,6 +119,10 @@ while [ $# -gt 0 ]; do
         --skip-tests) RUN_TESTS=0 ;;
         --skip-count) RUN_COUNT=0 ;;
         --count-only) COUNT_ONLY=1 ;;
+        --stages-only)
+            COUNT_ONLY=1
+            STAGES_ONLY=1
+            ;;
         -h | --help)
             usage
             exit 0
@@ -429,6 +435,10 @@ count_step() {
         ldd /usr/bin/qemu-aarch64 | awk '/=>/ { print $3 } /ld-linux/ { print $1 }' |
             xargs -I{} cp -L {} "$ROOT$QEMU_DIR/lib/"
         count_plugin
+        if [ "$STAGES_ONLY" -eq 1 ]; then
+            count_stages
+            return
+        fi
         local python="$VENV/bin/python"
         # The fixed cost: interpreter, imports of the replay path, config, loading the face model.
         counted "$OUT/count-startup-time.json" "$QEMU_DIR/startup.txt" "$T_SHORT" "$python" -c '
