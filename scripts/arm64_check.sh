@@ -41,7 +41,7 @@
 #                  would not on a Pi, which makes the comparison with x86 unfair. Frames
 #                  that still fail closed are counted in compare.txt. 250 shows the
 #                  product's behaviour under emulation.
-#   --skip-demo    do not run `doorbell demo` (as slow as a 14 s replay)
+#   --skip-demo    do not run `doorbell demo` (3.5 min under emulation here)
 #   --skip-tests   do not run the test subset inside the root
 #   --skip-x86-pins do not make the x86 venv with the Pi's pins (/var/tmp/doorbell-x86-pins)
 #   --skip-count   do not count guest instructions (the slowest step)
