@@ -34,7 +34,8 @@
 #   --bgr          replay a lossless BGR copy of the clip (FFV1, bgr0, made here by ffmpeg)
 #                  on both sides: decoding H.264 is bit-exact on both, but PyAV's
 #                  YUV->BGR conversion (libswscale) is not (1-2 levels in most values);
-#                  a Pi's camera delivers BGR and never goes through it
+#                  a Pi's camera delivers BGR and never goes through it. With OpenCV
+#                  4.11 this replay is not repeatable yet (docs/DEPLOY.md, section 12)
 #   --budget-ms MS faces.budget_ms of the compared replays (default 5000, the most the
 #                  config allows; the product's default is 250). The budget is wall-clock:
 #                  under emulation detection overruns 250 ms and frames fail closed that
