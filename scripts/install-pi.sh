@@ -10,7 +10,11 @@
 # usage: sudo scripts/install-pi.sh [--dry-run] [--root DIR]
 #   --dry-run   print every step and what it would run or write; change nothing
 #   --root DIR  plan against DIR instead of / (only with --dry-run; used by the tests);
-#               the environment variable DOORBELL_INSTALL_ROOT does the same
+#               the environment variable DOORBELL_INSTALL_ROOT does the same. When DIR is
+#               a whole system with the venv and its python (another machine's root, say
+#               an arm64 one made with debootstrap), the config steps run that python
+#               inside DIR with chroot (needs root; a foreign architecture needs
+#               qemu-user-static registered with binfmt_misc)
 set -euo pipefail
 umask 022
 # Python run from here (config reading, config check) must not leave bytecode behind.
@@ -106,6 +110,39 @@ run() {
 # The path as seen on the target system (under --root when planning against one).
 p() {
     printf '%s%s' "$ROOT" "$1"
+}
+
+# A path of the target as the target resolves it: symbolic links are followed with their
+# absolute targets inside the root, not on this machine. Prints the path (as the target
+# sees it) when it ends at a file of the root; fails otherwise.
+resolve_in_root() { # PATH
+    local path=$1 target links=0
+    while [ -L "$(p "$path")" ]; do
+        links=$((links + 1))
+        [ "$links" -le 40 ] || return 1
+        target="$(readlink "$(p "$path")")"
+        case "$target" in
+            /*) path=$target ;;
+            *) path="$(dirname "$path")/$target" ;;
+        esac
+    done
+    [ -f "$(p "$path")" ] || return 1
+    printf '%s' "$path"
+}
+
+# The architecture an ELF executable is for, by its e_machine field.
+elf_machine() { # FILE
+    local machine
+    machine="$(od -An -tu2 -j18 -N2 "$1" 2>/dev/null | tr -d ' ')"
+    case "$machine" in
+        3) echo i386 ;;
+        40) echo arm ;;
+        62) echo x86_64 ;;
+        183) echo aarch64 ;;
+        243) echo riscv ;;
+        '') echo "not an ELF file" ;;
+        *) echo "ELF machine $machine" ;;
+    esac
 }
 
 ensure_mode() { # PATH MODE GROUP: owner root, the given group and mode
@@ -271,7 +308,40 @@ done
 
 # The installed package reads and checks the config; a dry run on a machine without it
 # yet uses the checkout's (tests, a development machine) or stops planning here.
-if [ -x "$(p "$VENV/bin/python")" ]; then
+# A --root that is a whole system has its python run inside it, by chroot: run from here,
+# its venv's link to /usr/bin/python3 would start this machine's python on the root's
+# site packages (for another architecture: an ImportError deep in a binary wheel).
+# CHECK_ARG is the config as that python sees it; one outside the root (the example, in
+# a dry run against a root without a config) is given on its standard input.
+CHECK_ARG="$CHECK_FILE"
+CHECK_INPUT=/dev/null
+ROOT_PYTHON=""
+if [ -n "$ROOT" ]; then
+    ROOT_PYTHON="$(resolve_in_root "$VENV/bin/python")" || ROOT_PYTHON=""
+fi
+if [ -n "$ROOT_PYTHON" ]; then
+    ROOT_ARCH="$(elf_machine "$(p "$ROOT_PYTHON")")"
+    HOST_ARCH="$(elf_machine "$BASH")"
+    [ "$(id -u)" -eq 0 ] ||
+        die "$ROOT has its own python ($ROOT_ARCH): planning against it runs that python inside it with chroot, which needs root (sudo)"
+    if ! chroot "$ROOT" "$VENV/bin/python" -c '' 2>/dev/null; then
+        if [ "$ROOT_ARCH" != "$HOST_ARCH" ]; then
+            die "cannot run $ROOT's $ROOT_ARCH python on this $HOST_ARCH machine: install qemu-user-static and binfmt-support (binfmt_misc) or plan on a $ROOT_ARCH machine"
+        fi
+        die "cannot run $VENV/bin/python inside $ROOT with chroot"
+    fi
+    note "running $VENV/bin/python ($ROOT_ARCH) inside $ROOT with chroot"
+    PY=(chroot "$ROOT" "$VENV/bin/python")
+    case "$CHECK_FILE" in
+        "$ROOT"/*) CHECK_ARG="${CHECK_FILE#"$ROOT"}" ;;
+        *)
+            chroot "$ROOT" "$VENV/bin/python" -c 'open("/dev/stdin").read()' </dev/null 2>/dev/null ||
+                die "$CHECK_FILE is outside $ROOT and the root has no /dev/stdin to read it from (mount -t proc proc $ROOT/proc)"
+            CHECK_ARG=/dev/stdin
+            CHECK_INPUT="$CHECK_FILE"
+            ;;
+    esac
+elif [ -x "$(p "$VENV/bin/python")" ]; then
     PY=("$(p "$VENV/bin/python")")
 elif PYTHONPATH="$REPO" python3 -c 'import edge.core.config' 2>/dev/null; then
     PY=(env "PYTHONPATH=$REPO" python3)
@@ -283,8 +353,10 @@ else
 fi
 
 step "doorbell config check (no owner recipient: no service)"
-printf '    + doorbell config check %s\n' "$CHECK_FILE"
-if ! "${PY[@]}" -m edge config check "$CHECK_FILE"; then
+VIA=""
+[ "$CHECK_ARG" != /dev/stdin ] || VIA=" (on standard input, as /dev/stdin)"
+printf '    + doorbell config check %s%s\n' "$CHECK_FILE" "$VIA"
+if ! "${PY[@]}" -m edge config check "$CHECK_ARG" <"$CHECK_INPUT"; then
     printf '\ninstall-pi: not enabling %s: %s does not pass "doorbell config check".\n' \
         "$SERVICE" "$(p "$CONFIG")" >&2
     printf 'Make the owner key on your own computer ("doorbell keygen"), put its age1...\n' >&2
@@ -293,7 +365,7 @@ if ! "${PY[@]}" -m edge config check "$CHECK_FILE"; then
     exit 1
 fi
 
-CONFIG_VALUES="$("${PY[@]}" - "$CHECK_FILE" <<'PY'
+CONFIG_VALUES="$("${PY[@]}" -c "$(cat <<'PY'
 import shlex
 import sys
 
@@ -313,7 +385,7 @@ values = {
 for name, value in values.items():
     print(f"{name}={shlex.quote(str(value))}")
 PY
-)"
+)" "$CHECK_ARG" <"$CHECK_INPUT")"
 eval "$CONFIG_VALUES"
 
 # --- 5. the unit and its drop-ins ---------------------------------------------------------

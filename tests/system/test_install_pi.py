@@ -367,6 +367,44 @@ def test_root_without_dry_run_is_refused(tmp_path: Path) -> None:
     assert tree_state(root) == before
 
 
+def foreign_python(root: Path, machine: int) -> None:
+    """Give `root` a venv whose python is, as on Debian, a chain of links ending at
+    /usr/bin/python3.11 of the root: an ELF executable for ELF machine `machine`."""
+    header = bytearray(64)
+    header[:7] = b"\x7fELF\x02\x01\x01"
+    header[16:20] = (2).to_bytes(2, "little") + machine.to_bytes(2, "little")
+    python = root / "usr/bin/python3.11"
+    python.parent.mkdir(parents=True)
+    python.write_bytes(bytes(header))
+    python.chmod(0o755)
+    (root / "usr/bin/python3").symlink_to("python3.11")
+    venv = root / "opt/doorbell-edge"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin/python3").symlink_to("/usr/bin/python3")
+    (venv / "bin/python").symlink_to("python3")
+    (venv / "pyvenv.cfg").write_text("include-system-site-packages = true\n")
+
+
+def test_root_with_a_python_this_machine_cannot_run_stops_with_one_line(tmp_path: Path) -> None:
+    """The venv's links resolve inside the root (to its python, not to this machine's
+    /usr/bin/python3), and a python that cannot run here ends the plan with one line,
+    not with this machine's python importing the root's binary wheels (a traceback)."""
+    root = make_root(tmp_path / "root", config_toml())
+    foreign_python(root, 0xBEEF)  # no such architecture: no binfmt handler either
+    before = tree_state(root)
+    result = plan(root, tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    if os.geteuid() == 0:
+        assert f"cannot run {root}'s ELF machine 48879 python on this " in result.stderr
+    else:
+        assert "runs that python inside it with chroot, which needs root" in result.stderr
+    assert "==> 6. configuration" in result.stdout
+    assert "doorbell config check" not in result.stdout
+    assert tree_state(root) == before
+
+
 # --- a second run -------------------------------------------------------------------------
 
 
