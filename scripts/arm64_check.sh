@@ -297,6 +297,20 @@ if mount_in_root --rbind /dev "$ROOT/dev"; then
     mount --make-rslave "$ROOT/dev"
 fi
 mount_in_root -t sysfs sysfs "$ROOT/sys" || true
+# qemu-user shows the guest the host's x86 /proc/cpuinfo. ONNX Runtime's aarch64 build
+# parses it when imported and crashes (SIGSEGV) on x86 contents, which a Pi never shows:
+# a Raspberry Pi 4's (four Cortex-A72) is bound over it inside the root while this runs.
+if ! grep -q '^CPU implementer' "$ROOT/proc/cpuinfo"; then
+    for cpu in 0 1 2 3; do
+        printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n' "$cpu"
+        printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\n'
+        printf 'CPU part\t: 0xd08\nCPU revision\t: 3\n\n'
+    done >"$ROOT/var/tmp/pi4-cpuinfo"
+    printf 'Hardware\t: BCM2835\nModel\t\t: Raspberry Pi 4 Model B Rev 1.1\n' >>"$ROOT/var/tmp/pi4-cpuinfo"
+    mount --bind "$ROOT/var/tmp/pi4-cpuinfo" "$ROOT/proc/cpuinfo"
+    MOUNTED=("$ROOT/proc/cpuinfo" "${MOUNTED[@]}")
+    say "bound a Raspberry Pi 4's /proc/cpuinfo over the host's inside the root"
+fi
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 # A machine whose HTTPS goes through an inspecting proxy trusts that proxy's CA from
 # /usr/local/share/ca-certificates: the root (apt, pip, `doorbell models install`) must too.
