@@ -36,11 +36,12 @@ class ModelFormatError(ValueError):
 
 
 def free_image_size(model: bytes) -> bytes:
-    """`model` with batch 1 and free height and width on its input and outputs."""
+    """`model` with batch 1 and free height and width on its input and outputs; raises
+    ModelFormatError when the bytes are not a protobuf message or an image is not NCHW."""
     return _rewrite(model, {_MODEL_GRAPH: _graph})
 
 
-def _graph(graph: bytes) -> bytes | None:
+def _graph(graph: bytes) -> bytes:
     weights = {
         _string_field(item, _INITIALIZER_NAME)
         for field, _, item in _fields(graph)
