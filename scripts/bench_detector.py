@@ -19,11 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2
 import numpy as np
-import onnxruntime
 
 from edge.device.faces.centerface import CenterFace
 from edge.device.faces.model import FACE_MODEL, verified_model_path
-from edge.device.faces.onnx_sizes import free_image_size
 
 SIZES = [(64, 64), (96, 96), (128, 128), (160, 160), (320, 160), (544, 288), (640, 352)]
 OUTPUTS = ["537", "538", "539", "540"]
@@ -46,14 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     cv2.setNumThreads(1)
     detector = CenterFace.load()
-    raw = verified_model_path(FACE_MODEL, None).read_bytes()
-    model = np.frombuffer(raw, np.uint8)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(
-        free_image_size(raw), options, providers=["CPUExecutionProvider"]
-    )
+    model = np.frombuffer(verified_model_path(FACE_MODEL, None).read_bytes(), np.uint8)
     rng = np.random.default_rng(0)
     print(f"OpenCV {cv2.__version__}; one thread each; CPU ms per call, median")
     print(f"{'input':>9} {'onnxruntime':>12} {'cv2.dnn':>9} {'ratio':>6} {'max diff':>9}")
@@ -68,7 +59,7 @@ def main() -> int:
 
         ours = per_call_ms(lambda image=image: detector.detect(image, 0.2), args.repeat)
         theirs = per_call_ms(opencv, args.repeat)
-        diff = float(np.abs(session.run(OUTPUTS, {"input.1": blob})[0] - opencv()[0]).max())
+        diff = float(np.abs(detector.forward(blob)[0] - opencv()[0]).max())
         print(f"{w:>4}x{h:<4} {ours:>12.2f} {theirs:>9.2f} {theirs / ours:>6.2f} {diff:>9.1e}")
     return 0
 

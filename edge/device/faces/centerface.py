@@ -64,8 +64,12 @@ class CenterFace:
             )
         # The network was trained on RGB in 0..255 with no normalisation.
         blob = cv2.dnn.blobFromImage(image, 1.0, (padded_w, padded_h), swapRB=True)
-        heat, scale, offset, _ = self._session.run(_OUTPUTS, {_INPUT: blob})
+        heat, scale, offset, _ = self.forward(blob)
         return _decode(heat[0, 0], scale[0], offset[0], threshold)
+
+    def forward(self, blob: np.ndarray) -> list[np.ndarray]:
+        """The network's raw outputs (heatmap, scale, offset, landmarks) for an NCHW blob."""
+        return self._session.run(_OUTPUTS, {_INPUT: blob})
 
 
 def _decode(heat: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float) -> list[Box]:
