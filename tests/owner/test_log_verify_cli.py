@@ -27,6 +27,7 @@ from edge.core.log.ledger import Ledger
 from edge.core.log.tree import COSIGNED_FILENAME, origin_for_key
 from edge.core.store.segment_signature import segment_message
 from edge.device.store.device_key import load_or_create
+from edge.home.witness_key import WitnessKey, load_or_create_witness_key
 from edge.owner.manifest import sign_manifest
 from edge.owner.owner_key import OwnerKey
 
@@ -212,17 +213,21 @@ def test_a_share_package_forged_with_fresh_keys_fails_against_the_pinned_keys(
     assert main(["verify", str(forged_dir), *fresh]) == 0
 
 
-def test_a_package_without_its_inclusion_proof_or_a_required_cosignature_fails(
-    device: Device, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from edge.core.log.checkpoint import cosign
-    from edge.home.witness_key import load_or_create_witness_key
-
+def shared_package_and_witness(device: Device, tmp_path: Path) -> tuple[Path, WitnessKey]:
+    """A clip recorded and shared into tmp_path/package, and a home-server witness key."""
     clip_id = record_clip(device, time.time() - 60)
     _key, public = recipient_key(tmp_path)
     out = tmp_path / "package"
     assert share(device, [clip_id], public, out) == 0
-    witness = load_or_create_witness_key(tmp_path / "witness.key")
+    return out, load_or_create_witness_key(tmp_path / "witness.key")
+
+
+def test_a_package_without_its_inclusion_proof_or_a_required_cosignature_fails(
+    device: Device, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge.core.log.checkpoint import cosign
+
+    out, witness = shared_package_and_witness(device, tmp_path)
     required = ["--witness-key", witness.signing_public]
     capsys.readouterr()
     assert main(["verify", str(out), *pin_args(device), *required]) == 1
@@ -251,13 +256,8 @@ def test_prove_replaces_a_device_share_proof_with_one_to_the_witnessed_checkpoin
     device: Device, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from edge.core.log.checkpoint import cosign
-    from edge.home.witness_key import load_or_create_witness_key
 
-    clip_id = record_clip(device, time.time() - 60)
-    _key, public = recipient_key(tmp_path)
-    out = tmp_path / "package"
-    assert share(device, [clip_id], public, out) == 0
-    witness = load_or_create_witness_key(tmp_path / "witness.key")
+    out, witness = shared_package_and_witness(device, tmp_path)
     required = [*pin_args(device), "--witness-key", witness.signing_public]
     # The mirror holds the device's log and the witness's cosigned checkpoint of it.
     folder = tmp_path / "mirror" / "front-door"
