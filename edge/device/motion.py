@@ -20,7 +20,7 @@ still does not match the bare scene, so stays changed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -73,7 +73,8 @@ class MotionResult:
     motion, off once `post_seconds` passed without. `global_change` is set while a
     whole-frame change (light, IR switch, exposure jump) is being re-learnt: no motion
     is reported then (a running `active` is held on), nor before `ready`, when the first
-    background has been learnt.
+    background has been learnt. `gray` is the whole frame in grayscale (float32) at the
+    working size, for stages that want a small copy of the frame without making one.
     """
 
     t: float
@@ -85,6 +86,7 @@ class MotionResult:
     active: bool
     global_change: bool
     ready: bool
+    gray: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def work_size(frame_size: tuple[int, int], height: int) -> tuple[int, int]:
@@ -194,11 +196,11 @@ class MotionDetector:
         gray = small_gray(source, self._size).astype(np.float32)
         t = frame.t
         if self._background is None or self._quiet is None:
-            self._background = gray
+            self._background = gray.copy()
             self._quiet = gray.copy()
             self._last_t = t
             self._ready_at = self._fast_until = t + self._config.warmup_seconds
-            return self._debounce(t, (), (), (), 0.0, global_change=False)
+            return self._debounce(t, (), (), (), 0.0, gray, global_change=False)
 
         threshold = float(self._config.threshold)
         changed, lighting, gain = changed_pixels(gray, self._background, self._grid, threshold)
@@ -218,14 +220,14 @@ class MotionDetector:
             # a clip already running is held on meanwhile rather than cut short.
             if self._active:
                 self._last_motion_t = t
-            return self._debounce(t, (), (), (), 0.0, global_change=t >= self._ready_at)
+            return self._debounce(t, (), (), (), 0.0, gray, global_change=t >= self._ready_at)
 
         in_zone = cv2.bitwise_and(changed, self._zone)
         area = cv2.countNonZero(in_zone)
         self._feet.start_frame(t)
         boxes, shapes, heads = self._blobs(changed, in_zone, t) if moved else ((), (), ())
         return self._debounce(
-            t, boxes, shapes, heads, area / self._zone_pixels, global_change=False
+            t, boxes, shapes, heads, area / self._zone_pixels, gray, global_change=False
         )
 
     def _uncover(self, changed: np.ndarray, bare: np.ndarray) -> None:
@@ -300,6 +302,7 @@ class MotionDetector:
         shapes: tuple[Box, ...],
         heads: tuple[Box, ...],
         score: float,
+        gray: np.ndarray,
         *,
         global_change: bool,
     ) -> MotionResult:
@@ -321,4 +324,5 @@ class MotionDetector:
             active=self._active,
             global_change=global_change,
             ready=t >= self._ready_at,
+            gray=gray,
         )

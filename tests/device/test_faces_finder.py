@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from edge.device.faces.changes import SHRINK, changed_bounds, open_cells
+from edge.device.faces.changes import SHRINK, changed_bounds, open_cells, thumbnail
 from edge.device.faces.finder import crop_region, head_zones, scan_region
 from edge.device.frame import Box
 
@@ -76,3 +77,29 @@ def test_changes_inside_public_areas_are_ignored() -> None:
     assert changed_bounds(now, before, 16, where) == []
     now[50:55, 50:60] = 80  # on the porch
     assert len(changed_bounds(now, before, 16, where)) == 1
+
+
+def textured_frame(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (45, 80, 3), dtype=np.uint8)
+    return cv2.resize(small, (1280, 720), interpolation=cv2.INTER_CUBIC)
+
+
+def test_thumbnail_from_the_motion_stages_gray_copy_matches_one_from_the_frame() -> None:
+    image = textured_frame()
+    gray = cv2.resize(
+        cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (320, 180), interpolation=cv2.INTER_AREA
+    ).astype(np.float32)
+    from_frame, from_gray = thumbnail(image), thumbnail(image, gray)
+    assert from_gray.shape == from_frame.shape == (720 // SHRINK, 1280 // SHRINK)
+    assert from_gray.dtype == np.float32
+    assert np.abs(from_gray - from_frame).max() <= 2.0
+    # The thumbnail is a copy: comparing it later must not see the motion stage's array.
+    same_size = thumbnail(image, from_frame)
+    assert same_size is not from_frame and np.array_equal(same_size, from_frame)
+
+
+def test_a_gray_copy_smaller_than_the_thumbnail_is_not_used() -> None:
+    image = textured_frame()
+    too_small = np.zeros((45, 80), np.float32)
+    assert np.array_equal(thumbnail(image, too_small), thumbnail(image))

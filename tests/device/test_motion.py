@@ -122,6 +122,21 @@ def test_detector_is_ready_within_two_seconds_of_start() -> None:
     assert never_active(results)
 
 
+def test_result_carries_the_frame_in_gray_at_the_working_size_and_keeps_it() -> None:
+    config = MotionConfig(zones=PORCH_ZONES, frame_height=180)
+    detector = MotionDetector(config, (W, H), post_seconds=2.0)
+    frames = [frame for frame, _ in Clip(seconds=1).frames()]
+    first = detector.update(frames[0])
+    assert first.gray is not None and first.gray.shape == (180, 320)
+    expected = cv2.resize(cv2.cvtColor(frames[0].image, cv2.COLOR_BGR2GRAY), (320, 180))
+    assert np.abs(first.gray - expected).max() <= 2.0
+    kept = first.gray.copy()
+    for frame in frames[1:]:
+        detector.update(frame)
+    # Learning the background later does not write into a result already handed out.
+    assert np.array_equal(first.gray, kept)
+
+
 def test_still_scene_with_sensor_noise_never_triggers() -> None:
     assert never_active(run(Clip(seconds=8, noise=4.0)))
 

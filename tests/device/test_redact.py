@@ -203,6 +203,7 @@ def test_a_new_frame_size_gets_its_own_mask() -> None:
 @dataclass(frozen=True)
 class Moving:
     heads: tuple[Box, ...]
+    gray: np.ndarray | None = None
 
 
 def test_head_of_a_moving_shape_is_covered_when_no_face_is_found() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -84,3 +86,24 @@ def test_face_cut_by_the_frame_edge_gets_blocks_as_coarse_as_the_whole_face() ->
     column = out[:, 0].astype(int)
     blocks = 1 + int(np.any(np.diff(column, axis=0) != 0, axis=1).sum())
     assert blocks <= 8
+
+
+@pytest.mark.parametrize(("h", "w"), [(96, 96), (216, 1280), (400, 1280), (75, 61)])
+def test_each_mosaic_block_is_the_mean_of_its_own_pixels(h: int, w: int) -> None:
+    # A gradient under noise: a block coloured from its neighbours' pixels is off by a lot.
+    rows, cols = np.mgrid[0:h, 0:w]
+    noise = np.random.default_rng(3).normal(0, 20, (h, w, 3))
+    ramp = np.dstack([cols * 255 / w, rows * 255 / h, (cols + rows) % 97 * 2.5])
+    region = np.clip(ramp + noise, 0, 255).astype(np.uint8)
+    out = obscured(region, "mosaic")
+    edges_x = [0, *np.flatnonzero(np.any(np.diff(out[0].astype(int), axis=0), axis=1)) + 1, w]
+    edges_y = [0, *np.flatnonzero(np.any(np.diff(out[:, 0].astype(int), axis=0), axis=1)) + 1, h]
+    # Blocks whose edges fall on whole pixels (and all large regions) get the exact mean;
+    # INTER_AREA's fractional edges may pull in a pixel's width from the next block.
+    exact = w * h > 100_000 or (w % 8 == 0 and h % 8 == 0)
+    for y0, y1 in itertools.pairwise(edges_y):
+        for x0, x1 in itertools.pairwise(edges_x):
+            block = out[y0:y1, x0:x1].reshape(-1, 3)
+            assert (block == block[0]).all()
+            mean = region[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
+            assert np.abs(mean - block[0]).max() <= (0.5 if exact else 6)

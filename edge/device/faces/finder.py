@@ -49,10 +49,14 @@ class FaceDetector(Protocol):
 
 
 class MotionBoxes(Protocol):
-    """The part of the motion stage's result this stage uses: heads of moving shapes."""
+    """The part of the motion stage's result this stage uses: heads of moving shapes,
+    and its small grayscale copy of the frame (None: make one)."""
 
     @property
     def heads(self) -> Sequence[Box]: ...
+
+    @property
+    def gray(self) -> np.ndarray | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +173,8 @@ class FaceFinder:
         """Boxes (frame pixels) to obscure in this frame: tracked faces and head zones."""
         interrupted = not self._finished
         self._finished = False
-        scans = self._scan_regions(frame.image, full=interrupted)
+        gray = None if motion is None else motion.gray
+        scans = self._scan_regions(frame.image, gray, full=interrupted)
         self._frames += 1
         detections: list[Box] = []
         for track, cover in zip(
@@ -196,15 +201,16 @@ class FaceFinder:
         heads = [h for h in motion.heads if not self._all_public(h)]
         return faces + head_zones(heads, seen)
 
-    def _scan_regions(self, image: np.ndarray, full: bool) -> list[Region]:
+    def _scan_regions(self, image: np.ndarray, gray: np.ndarray | None, full: bool) -> list[Region]:
         """The parts of the frame to scan now: none, the changed parts, or all of it.
 
+        `gray` is a small grayscale copy of the frame, if there is one (see `thumbnail`);
         `full` forces a whole scan, after a frame whose detection did not finish.
         """
         scan = self._scan
         if scan is None or (self._frames % self._cfg.scan_every and not full):
             return []
-        now = thumbnail(image)
+        now = thumbnail(image, gray)
         before, self._scanned = self._scanned, now
         if full or before is None or self._frames % self._cfg.full_scan_every == 0:
             return [scan]
