@@ -11,7 +11,7 @@ import numpy as np
 class Frame:
     """One camera frame: BGR pixels, its index from the source and a monotonic time in seconds.
 
-    `lores` is an optional small grayscale copy for motion (the Pi's lores stream). After
+    `lores` is an optional grayscale copy for motion (the Pi's lores stream, a file's luma). After
     redaction, frames on their way to the encoder carry I420 planes instead of BGR
     (`edge.device.encoder.to_i420`), which halves what the pre-roll holds.
     """

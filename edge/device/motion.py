@@ -159,8 +159,8 @@ class MotionDetector:
     `frame_size` is the (width, height) of `Frame.image`; `post_seconds` how long
     `active` stays on after the last frame with motion (`recording.post_seconds`).
     `Frame.lores`, when given, must be a 2-D uint8 gray image (the Y plane of the Pi's
-    lores stream) of the same field of view, at any size; it is used instead of the
-    full frame.
+    lores stream, a file's luma) of the same field of view, at any size; it is used
+    instead of the full frame.
     """
 
     def __init__(

@@ -148,6 +148,24 @@ def test_file_frames_have_the_colours_swscale_gives(tmp_path: Path, colorspace: 
         assert float(np.abs(a.astype(int) - b).mean()) < 2.0
 
 
+@pytest.mark.parametrize("colorspace", [None, "bt470bg", "bt709"])
+def test_file_frames_bring_the_gray_of_their_pixels_for_motion(
+    tmp_path: Path, colorspace: str | None
+) -> None:
+    source = FileSource(colour_clip(tmp_path / "colour.mp4", colorspace))
+    frames = list(source)
+    source.close()
+    for frame in frames:
+        if colorspace == "bt709":  # not what the luma shortcut assumes: motion makes gray
+            assert frame.lores is None
+            continue
+        assert frame.lores is not None and frame.lores.shape == (HEIGHT, WIDTH)
+        gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY).astype(int)
+        # The same gray but where a colour was clipped converting to BGR.
+        assert float(np.abs(frame.lores - gray).mean()) < 1.0
+        assert int(np.abs(frame.lores - gray).max()) <= 10
+
+
 @pytest.mark.skipif(not (CLIPS / "lights.mp4").exists(), reason="shared dev clips absent")
 def test_a_dev_clip_replays_with_its_15_fps_timing() -> None:
     source = FileSource(CLIPS / "lights.mp4")
