@@ -20,6 +20,7 @@ from edge.device.encoder import (
     EncoderSettings,
     H264SegmentEncoder,
     MemoryOutput,
+    to_i420,
 )
 
 CLIPS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "clips"
@@ -93,6 +94,27 @@ def test_segments_keep_the_recorded_timing_relative_to_the_clip_start() -> None:
 def test_decoded_pixels_match_the_input() -> None:
     outputs = encode_clip([i / 15 for i in range(10)], {0})
     frames = decode(outputs[0].getvalue())
+    for i, frame in enumerate(frames):
+        difference = np.abs(frame.to_ndarray(format="bgr24").astype(int) - scene(i).astype(int))
+        assert difference.mean() < 3
+
+
+@pytest.mark.parametrize("tune", ["zerolatency", ""])
+def test_frames_reused_by_the_caller_after_encode_are_stored_as_they_were(tune: str) -> None:
+    # The codec borrows the caller's planes; with a lookahead (tune "") it holds frames
+    # back, so it must have its own copy by the time `encode` returns.
+    encoder = H264SegmentEncoder(EncoderSettings(crf=18, tune=tune))
+    output = MemoryOutput()
+    encoder.start_clip(0.0)
+    encoder.start_segment(output)
+    planes = np.empty((HEIGHT * 3 // 2, WIDTH), np.uint8)
+    for i in range(12):
+        planes[...] = to_i420(scene(i))
+        encoder.encode(planes, i / 15)
+        planes[...] = 0  # the caller reuses its buffer at once
+    encoder.end_clip()
+    frames = decode(output.getvalue())
+    assert len(frames) == 12
     for i, frame in enumerate(frames):
         difference = np.abs(frame.to_ndarray(format="bgr24").astype(int) - scene(i).astype(int))
         assert difference.mean() < 3
