@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # measure this checkout's code, not an installed copy
 
 from edge.core.config.models import Config  # noqa: E402
+from edge.device.capture.file import FileSource  # noqa: E402
 from edge.device.frame import Frame  # noqa: E402
 from edge.device.stages import build_stages  # noqa: E402
 
@@ -38,11 +38,12 @@ def polygons_0to1(truth: dict, key: str) -> list[list[tuple[float, float]]]:
 
 
 def decode(clip: Path) -> list[Frame]:
-    with av.open(str(clip)) as container:
-        return [
-            Frame(k, float(f.time), f.to_ndarray(format="bgr24"))
-            for k, f in enumerate(container.decode(video=0))
-        ]
+    """The clip's frames as the replay decodes them (luma for motion included)."""
+    source = FileSource(clip)
+    try:
+        return list(source)
+    finally:
+        source.close()
 
 
 def bench_clip(truth_path: Path) -> dict:

@@ -27,15 +27,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import av
 import cv2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # measure this checkout's code, not an installed copy
 
 from edge.core.config.models import Config  # noqa: E402
+from edge.device.capture.file import FileSource  # noqa: E402
 from edge.device.encoder import H264SegmentEncoder, MemoryOutput  # noqa: E402
-from edge.device.frame import Frame  # noqa: E402
 from edge.device.recorder import ClipEnd, ClipStart, SegmentStart, Write  # noqa: E402
 from edge.device.stages import build_stages  # noqa: E402
 
@@ -65,11 +64,13 @@ def run_pipeline(clip: Path, truth: dict, out_dir: Path, record_all: bool) -> di
     redactor, recorder, encoder = stages.redactor, stages.recorder, stages.encoder
     segments: list[tuple[MemoryOutput, float]] = []
     seconds: list[float] = []
-    with av.open(str(clip)) as container:
-        stream = container.streams.video[0]
-        motion = stages.motion_for((stream.width, stream.height))
-        for index, decoded in enumerate(container.decode(stream)):
-            frame = Frame(index, float(decoded.time), decoded.to_ndarray(format="bgr24"))
+    source = FileSource(clip)  # the replay's own decoding, luma for motion included
+    try:
+        motion = None
+        for frame in source:
+            index = frame.index
+            if motion is None:
+                motion = stages.motion_for((frame.image.shape[1], frame.image.shape[0]))
             start = time.perf_counter()
             moved = motion.update(frame)
             redacted = redactor.process(frame, moved)
@@ -85,6 +86,8 @@ def run_pipeline(clip: Path, truth: dict, out_dir: Path, record_all: bool) -> di
                 continue
             for action in recorder.feed(redacted.frame, moved.active):
                 _carry_out(action, encoder, segments)
+    finally:
+        source.close()
     for action in recorder.stop():
         _carry_out(action, encoder, segments)
     encoder.end_clip()
