@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge.core.config.models import FacesConfig, PrivacyConfig
-from edge.device.faces.centerface import CenterFace
+from edge.device.faces.centerface import CenterFace, _blob
 from edge.device.faces.finder import FaceFinder
 from edge.device.faces.model import ModelError, verified_model_path
 from edge.device.frame import Frame
@@ -116,3 +116,17 @@ def test_real_face_is_unrecognisable_after_redaction(detector: CenterFace, style
     before, after = image[y0:y1, x0:x1], out.image[y0:y1, x0:x1]
     assert band_pass_similarity(before, before, w) > 0.99
     assert band_pass_similarity(before, after, w) < 0.3
+
+
+@pytest.mark.parametrize(("h", "w"), [(288, 544), (264, 533), (31, 45), (1, 1)])
+def test_network_input_is_rgb_planes_zero_padded_to_multiples_of_32(h: int, w: int) -> None:
+    image = np.random.default_rng(h).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    padded_h, padded_w = -(-h // 32) * 32, -(-w // 32) * 32
+    got = _blob(image)
+    assert got.shape == (1, 3, padded_h, padded_w) and got.dtype == np.float32
+    assert np.array_equal(got[0, 0, :h, :w], image[:, :, 2])  # red first
+    assert np.array_equal(got[0, 2, :h, :w], image[:, :, 0])
+    assert not got[0, :, h:, :].any() and not got[0, :, :, w:].any()
+    # What OpenCV's DNN module makes of the same image, padded the same way.
+    border = cv2.copyMakeBorder(image, 0, padded_h - h, 0, padded_w - w, cv2.BORDER_CONSTANT)
+    assert np.array_equal(got, cv2.dnn.blobFromImage(border, 1.0, swapRB=True))

