@@ -110,7 +110,7 @@ def test_face_free_photos_give_no_detections(detector: CenterFace, name: str) ->
 def test_real_face_is_unrecognisable_after_redaction(detector: CenterFace, style: str) -> None:
     image, (x, y, w, h) = frame_with_face(80)
     stage = Redactor.from_config(PrivacyConfig(style=style), FacesConfig())
-    out = stage.process(Frame(0, 0.0, image))
+    out = stage.process(Frame(0, 0.0, image.copy()))
     assert out is not None and not out.fail_closed and out.faces_count >= 1
     x0, y0, x1, y1 = int(x), int(y), int(x + w), int(y + h)
     before, after = image[y0:y1, x0:x1], out.image[y0:y1, x0:x1]

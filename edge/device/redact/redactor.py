@@ -100,7 +100,12 @@ class Redactor:
         return self._stats
 
     def process(self, frame: Frame, motion: MotionBoxes | None = None) -> RedactedFrame | None:
-        """The redacted frame, or None when it failed closed and failures are dropped."""
+        """The redacted frame, or None when it failed closed and failures are dropped.
+
+        The pixels are obscured in place, in `frame.image`: no unredacted copy of the
+        frame outlives this call in the caller's hands, and the 0.2-0.4 ms a copy of a
+        720p frame costs is saved. A source must hand over a new array for every frame.
+        """
         self._bump(frames=1)
         height, width = frame.image.shape[:2]
         public, finder = self._for_size(width, height)
@@ -109,7 +114,7 @@ class Redactor:
         if self._faces.enabled:
             boxes, failure, error = self._find_faces(finder, frame, motion)
             self._note_failure(failure, error)
-        image = frame.image.copy()
+        image = frame.image
         if failure is not None:
             self._bump(fail_closed=1, **{_COUNTER[failure]: 1})
             if self._faces.on_failure == "drop":
