@@ -107,3 +107,13 @@ def test_each_mosaic_block_is_the_mean_of_its_own_pixels(h: int, w: int) -> None
             assert (block == block[0]).all()
             mean = region[y0:y1, x0:x1].reshape(-1, 3).mean(axis=0)
             assert np.abs(mean - block[0]).max() <= (0.5 if exact else 6)
+
+
+@pytest.mark.parametrize("style", ["fill", "mosaic", "blur"])
+@pytest.mark.parametrize(("h", "w"), [(120, 90), (216, 1280)])
+def test_obscuring_in_place_gives_what_the_copy_gives(style: str, h: int, w: int) -> None:
+    region = detailed_image(h, w)
+    copy = obscured(region, style, extent=1.5 * max(h, w))
+    assert np.array_equal(region, detailed_image(h, w)), "the copy left its input alone"
+    assert obscured(region, style, extent=1.5 * max(h, w), out=region) is region
+    assert np.array_equal(region, copy)

@@ -26,32 +26,40 @@ _BLUR_WORK_SIGMA = 2.0  # the large blur is done on a copy shrunk so sigma is ab
 _SUM_ROWS_FROM_PX = 16_000  # per block row: from this many pixels, sum
 
 
-def obscured(pixels: np.ndarray, style: Style, extent: float | None = None) -> np.ndarray:
-    """An obscured copy of an image region (h, w, 3).
+def obscured(
+    pixels: np.ndarray, style: Style, extent: float | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """An obscured copy of an image region (h, w, 3), written to `out` if given (which
+    may be `pixels` itself, to obscure it in place) and returned.
 
     `extent` is the longer side (px) of the whole thing being hidden when `pixels` is only
     part of it; by default the region's own longer side.
     """
     h, w = pixels.shape[:2]
     extent = float(max(h, w)) if extent is None else max(extent, h, w)
+    out = np.empty_like(pixels) if out is None else out
     if style == "fill":
-        return np.broadcast_to(_mean_colour(pixels), pixels.shape)
-    if style == "mosaic":
+        out[...] = _mean_colour(pixels)
+    elif style == "mosaic":
         block = max(MIN_BLOCK_PX, extent / MAX_BLOCKS)
         nx, ny = max(1, round(w / block)), max(1, round(h / block))
-        return _mosaic(pixels, nx, ny)
-    if style == "blur":
-        return _wide_blur(pixels, max(1.0, BLUR_SIGMA_SHARE * extent))
-    raise ValueError(f"unknown style {style!r}")
+        _mosaic(pixels, nx, ny, out)
+    elif style == "blur":
+        out[...] = _wide_blur(pixels, max(1.0, BLUR_SIGMA_SHARE * extent))
+    else:
+        raise ValueError(f"unknown style {style!r}")
+    return out
 
 
-def _mosaic(pixels: np.ndarray, nx: int, ny: int) -> np.ndarray:
-    """`pixels` as nx by ny blocks, each of one colour: the mean of its pixels.
+def _mosaic(pixels: np.ndarray, nx: int, ny: int, out: np.ndarray) -> None:
+    """Draw `pixels` into `out` as nx by ny blocks, each of one colour: the mean of its
+    pixels (all means are taken before anything is drawn, so `out` may be `pixels`).
 
     Large regions (whole public areas) are summed a block row at a time, four times
     faster than INTER_AREA there; small ones (faces) go through INTER_AREA, whose block
-    edges may fall a pixel from the drawn ones. The blocks are drawn by repeating the
-    means, ten times faster than an INTER_NEAREST resize (docs/PERFORMANCE.md).
+    edges may fall a pixel from the drawn ones. Each row of blocks is drawn by repeating
+    its means along one pixel row and copying that row down, ten times faster than an
+    INTER_NEAREST resize (docs/PERFORMANCE.md).
     """
     h, w = pixels.shape[:2]
     ys = np.linspace(0, h, ny + 1).round().astype(np.intp)
@@ -65,8 +73,9 @@ def _mosaic(pixels: np.ndarray, nx: int, ny: int) -> np.ndarray:
             sums = cv2.reduce(band, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(w, -1)
             counts = (ys[j + 1] - ys[j]) * np.diff(xs)[:, None]
             means[j] = np.rint(np.add.reduceat(sums, xs[:-1], axis=0) / counts)
-    blocks = np.repeat(np.repeat(means, np.diff(xs), axis=1), np.diff(ys), axis=0)
-    return blocks.reshape(pixels.shape)
+    rows = np.repeat(means, np.diff(xs), axis=1).reshape((ny, 1, *pixels.shape[1:]))
+    for j in range(ny):
+        out[ys[j] : ys[j + 1]] = rows[j]
 
 
 def _mean_colour(pixels: np.ndarray) -> np.ndarray:
@@ -107,7 +116,7 @@ def obscure_rect(
     """Obscure image[y0:y1, x0:x1] in place (`extent` as for `obscured`)."""
     x0, y0, x1, y1 = bounds
     region = image[y0:y1, x0:x1]
-    region[...] = obscured(region, style, extent)
+    obscured(region, style, extent, out=region)
 
 
 class MaskedArea:
@@ -134,6 +143,6 @@ class MaskedArea:
         for (x0, y0, x1, y1), inside in self._parts:
             region = image[y0:y1, x0:x1]
             if inside is None:
-                region[...] = obscured(region, style)
+                obscured(region, style, out=region)
             else:
                 np.copyto(region, obscured(region, style), where=inside[..., None])
