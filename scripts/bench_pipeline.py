@@ -9,8 +9,10 @@ else a generated scene.
 
 `--pin CPU` runs every child on that one processor (as `taskset -c CPU` would).
 `--deface EXE` also runs the deface anonymiser (`EXE VIDEO -o OUT`, its defaults) on
-the same clip after each replay, pinned alike, and prints its fps and the ratio of the
-two, round by round.
+the same clip after each replay, pinned alike, and prints its fps, the CPUs it kept busy
+and the ratio of the two processes' CPU time per frame, round by round. The CPU ratio is
+the fair one: ONNX Runtime pins deface's threads to every core itself, so `--pin` does
+not keep deface on one core (a cpuset cgroup does; docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -35,10 +37,19 @@ def pinned(cpu: int | None) -> dict:
     return {} if cpu is None else {"preexec_fn": lambda: os.sched_setaffinity(0, {cpu})}
 
 
-def replay_once(video: Path, config: Path, cpu: int | None = None) -> tuple[dict, float, float]:
-    """Run one replay in a child process; returns its summary, the child's peak RSS in MB
-    and its wall seconds as a whole process (start-up included)."""
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of every child that has ended so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def replay_once(
+    video: Path, config: Path, cpu: int | None = None
+) -> tuple[dict, float, float, float]:
+    """Run one replay in a child process; returns its summary, the child's peak RSS in MB,
+    and its wall and CPU seconds as a whole process (start-up included)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    cpu_before = children_cpu_s()
     start = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-m", "edge", "replay", str(video), "--config", str(config)],
@@ -50,16 +61,19 @@ def replay_once(video: Path, config: Path, cpu: int | None = None) -> tuple[dict
     wall = time.monotonic() - start
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     # ru_maxrss of children is the maximum over all children so far; report it only when it grew.
-    return json.loads(out), max(peak_kb, before) / 1024, wall
+    return json.loads(out), max(peak_kb, before) / 1024, wall, children_cpu_s() - cpu_before
 
 
-def deface_once(exe: str, video: Path, out: Path, cpu: int | None) -> float:
-    """Run deface on the clip; returns its wall seconds, start-up included."""
+def deface_once(exe: str, video: Path, out: Path, cpu: int | None) -> tuple[float, float]:
+    """Run deface on the clip; returns its wall and CPU seconds (its ffmpeg included),
+    start-up included. ONNX Runtime pins its own threads to every core, so `cpu` does
+    not hold deface to one core: its CPU time is the fair comparison."""
+    cpu_before = children_cpu_s()
     start = time.monotonic()
     subprocess.run(
         [exe, str(video), "-o", str(out)], capture_output=True, check=True, **pinned(cpu)
     )
-    return time.monotonic() - start
+    return time.monotonic() - start, children_cpu_s() - cpu_before
 
 
 def main() -> int:
@@ -82,7 +96,7 @@ def main() -> int:
         for run in range(args.repeat):
             (root / f"run{run}").mkdir()
             device = make_device(root / f"run{run}")
-            summary, peak_mb, wall = replay_once(video, device.config_path, args.pin)
+            summary, peak_mb, wall, cpu_s = replay_once(video, device.config_path, args.pin)
             clips = len(summary["clips"])
             print(
                 f"run {run + 1}: {summary['frames_processed']} frames, "
@@ -92,13 +106,15 @@ def main() -> int:
             )
             if args.deface:
                 frames = summary["frames_read"]
-                their_wall = deface_once(
+                their_wall, their_cpu = deface_once(
                     args.deface, video, root / f"run{run}" / "deface.mp4", args.pin
                 )
                 print(
                     f"       deface: {frames} frames in {their_wall:.1f} s, "
-                    f"{frames / their_wall:.1f} fps; as whole processes, start-up included, "
-                    f"ours is {their_wall / wall:.1f}x as fast"
+                    f"{frames / their_wall:.1f} fps on {their_cpu / their_wall:.1f} CPUs; "
+                    f"CPU per frame as whole processes (start-up included): ours "
+                    f"{1000 * cpu_s / frames:.1f} ms, deface {1000 * their_cpu / frames:.0f} ms, "
+                    f"{their_cpu / cpu_s:.1f}x ours"
                 )
     return 0
 
