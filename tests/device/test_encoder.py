@@ -99,6 +99,26 @@ def test_decoded_pixels_match_the_input() -> None:
         assert difference.mean() < 3
 
 
+@pytest.mark.parametrize(("width", "height"), [(160, 90), (800, 450), (640, 362), (160, 120)])
+def test_every_even_frame_size_keeps_its_colours(width: int, height: int) -> None:
+    # Heights that are not multiples of 4 once had their colour planes read from the
+    # wrong place (PyAV's borrowed yuv420p frames): the picture came out pink and green.
+    rows, cols = np.mgrid[0:height, 0:width]
+    image = np.dstack([cols * 255 // width, rows * 255 // height, np.full_like(cols, 128)])
+    image = image.astype(np.uint8)
+    encoder = H264SegmentEncoder(EncoderSettings(crf=18))
+    output = MemoryOutput()
+    encoder.start_clip(0.0)
+    encoder.start_segment(output)
+    for i in range(3):
+        encoder.encode(image, i / 15)
+    encoder.end_clip()
+    for frame in decode(output.getvalue()):
+        assert (frame.width, frame.height) == (width, height)
+        difference = np.abs(frame.to_ndarray(format="bgr24").astype(int) - image.astype(int))
+        assert difference.mean() < 3
+
+
 @pytest.mark.parametrize("tune", ["zerolatency", ""])
 def test_frames_reused_by_the_caller_after_encode_are_stored_as_they_were(tune: str) -> None:
     # The codec borrows the caller's planes; with a lookahead (tune "") it holds frames
