@@ -97,7 +97,7 @@ class FakeRequest(Strict):
         # picamera2 returns YUV420 as (height * 3 / 2, stride) with the Y plane on top.
         stride = (width + 63) // 64 * 64
         array = np.full((height * 3 // 2, stride), 255, np.uint8)
-        array[:height, :width] = self.number % 200
+        array[:height, :width] = 100 + self.number % 100
         return array
 
     def get_metadata(self) -> dict[str, Any]:
@@ -108,6 +108,22 @@ class FakeRequest(Strict):
         require(not self.released, "request released twice")
         self.released = True
         self.camera.outstanding -= 1
+
+
+@dataclass(frozen=True)
+class FakeColorSpace:
+    """libcamera.ColorSpace: its presets, and the range a YUV stream then has."""
+
+    name: str
+    range: str
+
+    @classmethod
+    def Rec709(cls) -> FakeColorSpace:
+        return cls("Rec709", "Limited")
+
+    @classmethod
+    def Sycc(cls) -> FakeColorSpace:
+        return cls("Sycc", "Full")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,17 +201,21 @@ class FakePicamera2(Strict):
         lores: dict[str, Any],
         controls: dict[str, Any],
         transform: FakeTransform,
+        colour_space: FakeColorSpace | None = None,
     ) -> dict[str, Any]:
         require(main["format"] in MAIN_FORMATS, f"unknown main format {main['format']}")
         require(lores["format"] == "YUV420", "the Pi's lores stream must be YUV420")
         fits = all(small <= big for small, big in zip(lores["size"], main["size"], strict=True))
         require(fits, "lores must not be larger than main")
         require(isinstance(transform, FakeTransform), f"transform {transform!r} is no Transform")
+        space = colour_space or FakeColorSpace.Rec709()  # Picamera2's pick for HD video
+        require(isinstance(space, FakeColorSpace), f"colour space {space!r} is no ColorSpace")
         return {
             "main": dict(main),
             "lores": dict(lores),
             "controls": dict(controls),
             "transform": transform,
+            "colour_space": space,
         }
 
     def configure(self, camera_config: dict[str, Any]) -> None:
@@ -237,7 +257,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> CameraWorld:
         "picamera2": {"Picamera2": type("Picamera2", (FakePicamera2,), {"world": state})},
         "picamera2.devices": {},
         "picamera2.devices.imx708": {"IMX708": type("IMX708", (FakeIMX708,), {"world": state})},
-        "libcamera": {"Transform": FakeTransform},
+        "libcamera": {"Transform": FakeTransform, "ColorSpace": FakeColorSpace},
     }
     for name, contents in modules.items():
         module = types.ModuleType(name)
@@ -262,7 +282,9 @@ def test_frames_have_bgr_main_grayscale_lores_and_sensor_time(world: CameraWorld
     assert [f.index for f in frames] == [0, 1, 2, 3, 4]
     assert frames[0].image.shape == (48, 64, 3)
     assert frames[0].lores.shape == (30, 40)
-    assert (frames[2].lores == 3).all(), "lores is the Y plane without stride padding"
+    # The Y plane without stride padding, its limited range (103 here) stretched to 0..255.
+    assert (frames[2].lores == round((103 - 16) * 255 / 219)).all()
+    assert world.cameras[0].config["colour_space"].range == "Limited"
     assert [f.t for f in frames] == pytest.approx([5.1, 5.2, 5.3, 5.4, 5.5])
     camera = world.cameras[0]
     assert camera.outstanding == 0
@@ -276,6 +298,7 @@ def test_camera_is_configured_like_the_picamera2_examples(world: CameraWorld) ->
         "lores": {"size": (320, 240), "format": "YUV420"},
         "controls": {"FrameRate": 15},
         "transform": FakeTransform(),
+        "colour_space": FakeColorSpace.Rec709(),
     }
     assert world.cameras[0].tuning is None
 

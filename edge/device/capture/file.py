@@ -9,6 +9,7 @@ import av
 import cv2
 import numpy as np
 
+from edge.device.capture.luma import full_range
 from edge.device.capture.source import SourceLost
 from edge.device.frame import Frame
 
@@ -65,9 +66,6 @@ class FileSource:
 # limited range (untagged or MPEG); AVColorSpace and AVColorRange numbers.
 _BT601_SPACES = {2, 5, 6}
 _LIMITED_RANGES = {0, 1}
-# Limited-range luma (16..235) stretched to 0..255: under BT.601 that is the gray of the
-# BGR conversion (0.299 R + 0.587 G + 0.114 B), but for colours clipped on the way.
-_FULL_RANGE = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
 
 
 def _pixels(decoded: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
@@ -87,5 +85,5 @@ def _pixels(decoded: av.VideoFrame) -> tuple[np.ndarray, np.ndarray | None]:
     ):
         i420 = decoded.to_ndarray()
         bgr = cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
-        return bgr, cv2.LUT(i420[: decoded.height], _FULL_RANGE)
+        return bgr, full_range(i420[: decoded.height])
     return decoded.to_ndarray(format="bgr24"), None

@@ -4,7 +4,9 @@
 else, so the rest of the product runs on any Linux machine. As in the Picamera2 examples,
 the camera is configured with a `main` stream for recording and a small `lores` YUV420
 stream whose luma plane is the grayscale copy motion detection works on, so the Pi never
-has to shrink frames itself.
+has to shrink frames itself. The colour space is asked for (Rec. 709, limited range, what
+Picamera2 picks for HD video anyway) so that the luma can be stretched to the full range
+motion's thresholds are set in, as a video file's is.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from edge.device.capture.camera_profile import CameraProfile, CameraProfileError
+from edge.device.capture.luma import full_range
 from edge.device.capture.source import SourceLost
 from edge.device.frame import Frame
 
@@ -46,7 +49,7 @@ class PiCameraSource:
         self.lores_size = lores_size
         self.timeout_s = timeout_s
         try:
-            from libcamera import Transform
+            from libcamera import ColorSpace, Transform
             from picamera2 import Picamera2
         except ImportError as exc:
             raise ImportError(
@@ -66,6 +69,7 @@ class PiCameraSource:
                 lores={"size": lores_size, "format": "YUV420"},
                 controls={"FrameRate": fps, **controls},
                 transform=transform,
+                colour_space=ColorSpace.Rec709(),
             )
             self._camera.configure(config)
             self._camera.start()
@@ -89,7 +93,7 @@ class PiCameraSource:
                     image = request.make_array("main")
                     # The YUV420 array is the Y plane (height rows, padded to the stride)
                     # followed by the U and V planes; the Y plane is the grayscale image.
-                    lores = request.make_array("lores")[:height, :width].copy()
+                    lores = full_range(request.make_array("lores")[:height, :width])
                     sensor_ns = request.get_metadata()["SensorTimestamp"]
                 finally:
                     request.release()
