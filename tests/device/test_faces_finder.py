@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
+from edge.core.config.models import FacesConfig
 from edge.device.faces.changes import SHRINK, changed_bounds, open_cells, thumbnail
-from edge.device.faces.finder import crop_region, head_zones, scan_region
-from edge.device.frame import Box
+from edge.device.faces.finder import FaceFinder, crop_region, head_zones, scan_region
+from edge.device.frame import Box, Frame
 
 
 def test_scan_skips_what_is_public_but_keeps_context_around_the_rest() -> None:
@@ -103,3 +106,37 @@ def test_a_gray_copy_smaller_than_the_thumbnail_is_not_used() -> None:
     image = textured_frame()
     too_small = np.zeros((45, 80), np.float32)
     assert np.array_equal(thumbnail(image, too_small), thumbnail(image))
+
+
+class RecordingDetector:
+    """Finds nothing, and keeps the size of every image it was given."""
+
+    def __init__(self) -> None:
+        self.sizes: list[tuple[int, int]] = []
+
+    def detect(self, image: np.ndarray, threshold: float) -> list[Box]:
+        self.sizes.append(image.shape[:2])
+        return []
+
+
+@dataclass(frozen=True)
+class Moved:
+    heads: tuple[Box, ...] = ()
+    gray: np.ndarray | None = None
+
+
+def test_scans_look_where_the_motion_stages_gray_copy_changed() -> None:
+    detector = RecordingDetector()
+    finder = FaceFinder(detector, FacesConfig(), np.zeros((720, 1280), bool))
+    image = textured_frame()
+    gray = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), (320, 180)).astype(np.float32)
+    finder.find(Frame(0, 0.0, image), Moved(gray=gray))  # the first scan is a whole one
+    whole = detector.sizes[0]
+    finder.find(Frame(1, 1 / 15, image), Moved(gray=gray))  # no scan on this frame
+    detector.sizes.clear()
+    changed = gray.copy()
+    changed[100:120, 200:220] += 80  # the frame is the same; its gray copy says otherwise
+    finder.find(Frame(2, 2 / 15, image), Moved(gray=changed))
+    assert len(detector.sizes) == 1, "the part that changed in the gray copy is scanned"
+    (h, w) = detector.sizes[0]
+    assert h * w < 0.1 * whole[0] * whole[1], "that part, not all of the frame"

@@ -103,9 +103,10 @@ class Redactor:
         """The redacted frame, or None when it failed closed and failures are dropped.
 
         The pixels are obscured in place, in `frame.image`, which saves the 0.2-0.4 ms a
-        copy of a 720p frame costs and leaves no unredacted colour copy behind (the gray
-        `frame.lores`, which only motion reads, is not touched). A source must hand over
-        a new array for every frame.
+        copy of a 720p frame costs and leaves no unredacted colour copy of a frame that
+        is passed on (one dropped on failure is left as it came, and the gray
+        `frame.lores`, which motion and the face scans read, is not touched). A source
+        must hand over a new array for every frame.
         """
         self._bump(frames=1)
         height, width = frame.image.shape[:2]
