@@ -52,6 +52,9 @@ FPS = 15
 # The scene: the visitor comes into the motion zone at 4 s and is at the door by 8 s.
 ARRIVAL = slice(45, 165)
 SHORT_ARRIVAL = slice(75, 165)
+# Small enough to fit where the first clip was, whatever a few per cent of encoder
+# bytes do to where the disk filled.
+LAST_ARRIVAL = slice(120, 165)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +114,7 @@ def test_disk_filling_mid_clip_closes_it_frees_the_oldest_clip_and_recording_res
     tmp_path: Path, small_fs: Path, scene: list[np.ndarray]
 ) -> None:
     config, _path, owner = device_on(tmp_path, small_fs / "state")
-    frames = visits(scene, [ARRIVAL, SHORT_ARRIVAL, SHORT_ARRIVAL])
+    frames = visits(scene, [ARRIVAL, SHORT_ARRIVAL, LAST_ARRIVAL])
 
     summary = Daemon(config, frames=frames).run()
 
@@ -295,6 +298,36 @@ def test_daemon_ledger_catches_up_after_appends_failed_on_a_full_disk(small_fs: 
     assert sorted(recorded) == sorted(
         [(entries.CLIP_STORED, kept), (entries.CLIP_DELETED, dropped)]
     )
+    assert audit_state_dir(storage.path, ()).ok
+
+
+@pytest.mark.parametrize("pages_left", [1, 2, 3])
+def test_a_checkpoint_the_full_index_cannot_queue_is_logged_not_fatal(
+    small_fs: Path, pages_left: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The disk fills between the ledger line (room left in its last page) and the
+    # checkpoint's row in the SQLite outbox: that once stopped the daemon.
+    owner = X25519Identity.generate()
+    storage = StorageConfig(path=small_fs / "state", min_free_bytes=0)
+    with ClipStore.open(storage, [str(owner.recipient)], events=StoreEvents()) as store:
+        audit = DeviceAudit.for_store(store)
+        ledger = DaemonLedger(audit, store)
+        ledger.catch_up()
+        clip_id = store.start_clip()
+        with store.open_segment(clip_id) as writer:
+            writer.write(os.urandom(1000))
+        record = store.finish_clip(clip_id)
+        fill(small_fs)
+        with (small_fs / "filler").open("r+b") as filler:  # give a few pages back
+            filler.truncate(filler.seek(0, os.SEEK_END) - pages_left * 4096)
+
+        ledger.clip_stored(record)  # whatever fails on the full disk is logged, not raised
+
+        (small_fs / "filler").unlink()
+        ledger.clip_deleted(store.delete_clip(clip_id, "owner"))  # the next append works
+        assert not ledger.behind
+    recorded = [(e.type, e.body["clip"]) for e in Ledger.in_state_dir(storage.path).entries()]
+    assert recorded == [(entries.CLIP_STORED, clip_id), (entries.CLIP_DELETED, clip_id)]
     assert audit_state_dir(storage.path, ()).ok
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,14 @@ from edge.core.log.signing import Signer
 from edge.core.log.tree import SignedCheckpoint, update_checkpoint
 from edge.core.mqtt.schemas import LedgerCheckpoint, outbox_event
 from edge.core.store.errors import StorageError
-from edge.core.store.index import ON_DISK_STATES, ClipRecord, SegmentRecord, connect, transaction
+from edge.core.store.index import (
+    ON_DISK_STATES,
+    ClipRecord,
+    SegmentRecord,
+    connect,
+    storage_error,
+    transaction,
+)
 from edge.core.store.layout import INDEX_NAME
 from edge.core.store.outbox import enqueue_events
 from edge.core.timestamps import unix_rfc3339, utc_now
@@ -171,6 +179,10 @@ def checkpoint_now(state_dir: Path, signer: Signer) -> SignedCheckpoint | None:
         try:
             with transaction(conn):
                 enqueue_events(conn, [outbox_event(payload)])
+        except sqlite3.Error as exc:
+            # A full disk: the entry and its signed checkpoint are written; the caller
+            # (the daemon's ledger writer) logs the StorageError and carries on.
+            raise storage_error(exc, "cannot queue the checkpoint for MQTT") from None
         finally:
             conn.close()
 
