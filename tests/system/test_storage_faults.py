@@ -32,6 +32,7 @@ from edge.core.config import Config, parse_config
 from edge.core.config.models import StorageConfig
 from edge.core.log import entries
 from edge.core.log.ledger import Ledger
+from edge.core.store.index import ClipRecord
 from edge.core.store.reading import read_clips, read_segments, segment_file
 from edge.core.vault import X25519Identity, decrypt_bytes
 from edge.device.consent.device_audit import DeviceAudit
@@ -273,18 +274,30 @@ def test_ledger_append_that_runs_out_of_space_leaves_no_half_line(small_fs: Path
     assert ledger.path.read_bytes().endswith(b"\n")
 
 
-def test_daemon_ledger_catches_up_after_appends_failed_on_a_full_disk(small_fs: Path) -> None:
+@contextlib.contextmanager
+def daemon_ledger_on(filesystem: Path) -> Iterator[tuple[ClipStore, DaemonLedger, Path]]:
+    """A clip store in `filesystem`/state, the daemon's ledger writer over it (caught
+    up), and the state directory."""
     owner = X25519Identity.generate()
-    storage = StorageConfig(path=small_fs / "state", min_free_bytes=0)
+    storage = StorageConfig(path=filesystem / "state", min_free_bytes=0)
     with ClipStore.open(storage, [str(owner.recipient)], events=StoreEvents()) as store:
-        audit = DeviceAudit.for_store(store)
-        ledger = DaemonLedger(audit, store)
+        ledger = DaemonLedger(DeviceAudit.for_store(store), store)
         ledger.catch_up()
-        kept, dropped = store.start_clip(), store.start_clip()
-        for clip_id in (kept, dropped):
-            with store.open_segment(clip_id) as writer:
-                writer.write(os.urandom(1000))
-        records = [store.finish_clip(clip_id) for clip_id in (kept, dropped)]
+        yield store, ledger, storage.path
+
+
+def finished_clip(store: ClipStore) -> ClipRecord:
+    """A closed clip of one small segment."""
+    clip_id = store.start_clip()
+    with store.open_segment(clip_id) as writer:
+        writer.write(os.urandom(1000))
+    return store.finish_clip(clip_id)
+
+
+def test_daemon_ledger_catches_up_after_appends_failed_on_a_full_disk(small_fs: Path) -> None:
+    with daemon_ledger_on(small_fs) as (store, ledger, state):
+        records = [finished_clip(store), finished_clip(store)]
+        kept, dropped = (record.id for record in records)
         fill(small_fs)
 
         ledger.clip_stored(records[0])  # the disk is full: logged, not raised
@@ -294,29 +307,22 @@ def test_daemon_ledger_catches_up_after_appends_failed_on_a_full_disk(small_fs: 
         ledger.clip_stored(records[0])  # the catch-up already recorded it: not again
 
         assert not ledger.behind
-    recorded = [(e.type, e.body["clip"]) for e in Ledger.in_state_dir(storage.path).entries()]
+    recorded = [(e.type, e.body["clip"]) for e in Ledger.in_state_dir(state).entries()]
     assert sorted(recorded) == sorted(
         [(entries.CLIP_STORED, kept), (entries.CLIP_DELETED, dropped)]
     )
-    assert audit_state_dir(storage.path, ()).ok
+    assert audit_state_dir(state, ()).ok
 
 
 @pytest.mark.parametrize("pages_left", [1, 2, 3])
 def test_a_checkpoint_the_full_index_cannot_queue_is_logged_not_fatal(
-    small_fs: Path, pages_left: int, caplog: pytest.LogCaptureFixture
+    small_fs: Path, pages_left: int
 ) -> None:
     # The disk fills between the ledger line (room left in its last page) and the
     # checkpoint's row in the SQLite outbox: that once stopped the daemon.
-    owner = X25519Identity.generate()
-    storage = StorageConfig(path=small_fs / "state", min_free_bytes=0)
-    with ClipStore.open(storage, [str(owner.recipient)], events=StoreEvents()) as store:
-        audit = DeviceAudit.for_store(store)
-        ledger = DaemonLedger(audit, store)
-        ledger.catch_up()
-        clip_id = store.start_clip()
-        with store.open_segment(clip_id) as writer:
-            writer.write(os.urandom(1000))
-        record = store.finish_clip(clip_id)
+    with daemon_ledger_on(small_fs) as (store, ledger, state):
+        record = finished_clip(store)
+        clip_id = record.id
         fill(small_fs)
         with (small_fs / "filler").open("r+b") as filler:  # give a few pages back
             filler.truncate(filler.seek(0, os.SEEK_END) - pages_left * 4096)
@@ -326,9 +332,9 @@ def test_a_checkpoint_the_full_index_cannot_queue_is_logged_not_fatal(
         (small_fs / "filler").unlink()
         ledger.clip_deleted(store.delete_clip(clip_id, "owner"))  # the next append works
         assert not ledger.behind
-    recorded = [(e.type, e.body["clip"]) for e in Ledger.in_state_dir(storage.path).entries()]
+    recorded = [(e.type, e.body["clip"]) for e in Ledger.in_state_dir(state).entries()]
     assert recorded == [(entries.CLIP_STORED, clip_id), (entries.CLIP_DELETED, clip_id)]
-    assert audit_state_dir(storage.path, ()).ok
+    assert audit_state_dir(state, ()).ok
 
 
 def test_next_segment_file_is_created_only_after_the_previous_one_is_finished(
