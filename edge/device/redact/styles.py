@@ -64,6 +64,7 @@ def _mosaic(pixels: np.ndarray, nx: int, ny: int, out: np.ndarray) -> None:
     h, w = pixels.shape[:2]
     ys = np.linspace(0, h, ny + 1).round().astype(np.intp)
     xs = np.linspace(0, w, nx + 1).round().astype(np.intp)
+    widths = np.diff(xs)
     if h * w < _SUM_ROWS_FROM_PX * ny:
         means = cv2.resize(pixels, (nx, ny), interpolation=cv2.INTER_AREA).reshape(ny, nx, -1)
     else:
@@ -71,9 +72,9 @@ def _mosaic(pixels: np.ndarray, nx: int, ny: int, out: np.ndarray) -> None:
         for j in range(ny):
             band = pixels[ys[j] : ys[j + 1]]
             sums = cv2.reduce(band, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).reshape(w, -1)
-            counts = (ys[j + 1] - ys[j]) * np.diff(xs)[:, None]
+            counts = (ys[j + 1] - ys[j]) * widths[:, None]
             means[j] = np.rint(np.add.reduceat(sums, xs[:-1], axis=0) / counts)
-    rows = np.repeat(means, np.diff(xs), axis=1).reshape((ny, 1, *pixels.shape[1:]))
+    rows = np.repeat(means, widths, axis=1).reshape((ny, 1, *pixels.shape[1:]))
     for j in range(ny):
         out[ys[j] : ys[j + 1]] = rows[j]
 
